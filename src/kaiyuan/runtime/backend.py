@@ -1,0 +1,156 @@
+"""The backend contract (DESIGN.md §5): the few classes a chip vendor implements.
+
+A backend is a package that registers a `Backend` subclass under the entry-point group
+`kaiyuan.backends`. Generic code reaches backends only through the registry
+(`kaiyuan.runtime.registry`), never by importing them by name. docs/backends.md is the porting
+guide; tests/backends/ is the conformance suite every backend passes unchanged.
+
+    Backend   -- finds its devices, says why it is absent
+    Device    -- properties and capabilities; owns an Allocator and a Compiler
+    Allocator -- alloc/free device memory, copies host<->device and device<->device
+    Compiler  -- an ordered list of named Stages from `ky` IR to a binary; loads a Program
+    Program   -- a loaded binary; launches on a grid, with kernel arguments
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .dtypes import DType
+
+
+@dataclass(eq=False)
+class Buffer:
+    """A block of device memory. `handle` is the backend's own (host backends: a numpy uint8 array)."""
+
+    device: "Device"
+    nbytes: int
+    handle: Any
+    owner: Any = None  # keeps an imported host object (numpy array, dlpack capsule) alive
+    freed: bool = False
+
+
+@dataclass(frozen=True)
+class PointerArg:
+    """A pointer kernel argument: `buffer` + `offset` bytes, pointing at elements of `dtype`."""
+
+    buffer: Buffer
+    offset: int
+    dtype: DType
+
+
+@dataclass(frozen=True)
+class ScalarArg:
+    value: int | float | bool
+    dtype: DType
+
+
+KernelArg = PointerArg | ScalarArg
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One named step of a backend's pipeline.
+
+    kind: "ir" (run takes and returns an xDSL module, printed into `asm`), "text" (returns source
+    text such as C), "binary" (returns bytes, the artefact that is cached and loaded).
+    `run(artifact, meta)` gets the previous stage's output and the kernel's metadata dict.
+    """
+
+    name: str
+    kind: str
+    run: Callable[[Any, dict], Any]
+
+
+class Allocator(ABC):
+    @abstractmethod
+    def alloc(self, nbytes: int) -> Buffer: ...
+
+    @abstractmethod
+    def free(self, buffer: Buffer) -> None: ...
+
+    @abstractmethod
+    def copy_in(self, dst: Buffer, offset: int, src: np.ndarray) -> None:
+        """Host → device: write the bytes of contiguous `src` at `dst` + `offset`."""
+
+    @abstractmethod
+    def copy_out(self, src: Buffer, offset: int, dst: np.ndarray) -> None:
+        """Device → host: fill contiguous `dst` from `src` + `offset`."""
+
+    @abstractmethod
+    def copy(self, dst: Buffer, dst_offset: int, src: Buffer, src_offset: int, nbytes: int) -> None: ...
+
+    def host_view(self, buffer: Buffer) -> np.ndarray | None:
+        """A zero-copy uint8 view of the buffer when device memory is host memory, else None."""
+        return None
+
+    def wrap_host(self, array: np.ndarray) -> Buffer | None:
+        """Import a host array without copying when the device can address it, else None."""
+        return None
+
+
+class Program(ABC):
+    @abstractmethod
+    def launch(self, grid: tuple[int, int, int], args: list[KernelArg]) -> None:
+        """Run every program of `grid` to completion (the stream decides when this is called)."""
+
+
+class Compiler(ABC):
+    target: str = ""
+
+    @abstractmethod
+    def stages(self, options: dict) -> list[Stage]:
+        """The ordered pipeline, first stage consuming the frontend's `ky` module."""
+
+    @abstractmethod
+    def load(self, binary: bytes, meta: dict) -> Program: ...
+
+    def toolchain_version(self) -> str:
+        """Part of the cache key: changes when the backend's toolchain changes."""
+        return ""
+
+
+@dataclass
+class Device(ABC):
+    backend: "Backend"
+    index: int = 0
+    properties: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.backend.name if self.index == 0 and self.backend.single else f"{self.backend.name}:{self.index}"
+
+    @property
+    @abstractmethod
+    def allocator(self) -> Allocator: ...
+
+    @property
+    @abstractmethod
+    def compiler(self) -> Compiler: ...
+
+    @property
+    def is_host(self) -> bool:
+        """True when buffers live in host memory (zero-copy with numpy)."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"device({self.name!r})"
+
+
+class Backend(ABC):
+    name: str = ""
+    single: bool = True  # one device, named without an index ("cpu")
+
+    @abstractmethod
+    def unavailable_reason(self) -> str | None:
+        """None when usable here; otherwise why not (shown by `ky.devices()`)."""
+
+    def device_count(self) -> int:
+        return 0 if self.unavailable_reason() else 1
+
+    @abstractmethod
+    def device(self, index: int = 0) -> Device: ...
