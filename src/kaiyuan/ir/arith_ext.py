@@ -1,4 +1,4 @@
-"""Shape-aware versions of upstream `arith.cmpi`, `arith.cmpf` and `arith.select`.
+"""Shape-aware versions of upstream `arith.cmpi`, `arith.cmpf` and `arith.select`, plus `arith.remf`.
 
 MLIR's arith compares and selects element-wise on tensors (`arith.cmpi slt, %a, %b :
 tensor<128xi32>` yields `tensor<128xi1>`), but xDSL's definitions of these three ops only allow
@@ -112,10 +112,17 @@ class SelectOp(arith.IRDLOperation):
             raise VerifyException(f"arith.select: condition {c} must be i1 or i1 of the result's shape")
 
 
+@irdl_op_definition
+class RemFOp(arith.FloatingPointLikeBinaryOperation):
+    """MLIR's `arith.remf` (C fmod: the remainder has the sign of the dividend); absent in xDSL."""
+
+    name = "arith.remf"
+
+
 _REPLACED = {"arith.cmpi": CmpiOp, "arith.cmpf": CmpfOp, "arith.select": SelectOp}
 
 Arith = Dialect(
     "arith",
-    [_REPLACED.get(op.name, op) for op in arith.Arith.operations],
+    [_REPLACED.get(op.name, op) for op in arith.Arith.operations] + [RemFOp],
     list(arith.Arith.attributes),
 )

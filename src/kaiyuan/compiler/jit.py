@@ -1,0 +1,237 @@
+"""`@ky.jit`: specialise, compile (once per specialisation), and launch kernels.
+
+A launch `kernel[grid](*args, **constexprs)`:
+  1. binds the arguments to the kernel's parameters;
+  2. classifies each: constexpr (compile-time value), pointer (array/tensor → `*dtype`), or scalar
+     (`i1`/`i32`/`i64`/`fp32`; integers equal to 1 become constants, as in Triton);
+  3. finds the compiled kernel for that specialisation in memory (else the frontend writes IR
+     and `pipeline.compile_module` compiles it, using the disk cache);
+  4. evaluates the grid (a tuple, or a callable of the meta-parameters);
+  5. submits the launch to the device's current stream.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+from ..runtime.backend import ScalarArg
+from ..runtime.dtypes import BY_NAME, dtype as to_dtype
+from ..runtime.errors import ArgumentError, KaiyuanError, LaunchError
+from ..runtime.interop import as_kernel_pointer
+from ..runtime.registry import default_device, get_device
+from ..runtime.stream import current_stream
+from ..runtime.tensor import Tensor
+from .pipeline import CompiledKernel, compile_module
+
+# Launch options Triton accepts that mean nothing on our backends (kept for compatibility).
+_LAUNCH_OPTIONS = {"num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion", "debug",
+                   "launch_cooperative_grid", "waves_per_eu", "matrix_instr_nonkdim", "kpack"}
+
+
+def _is_constexpr_annotation(ann) -> bool:
+    from ..language.core import constexpr
+
+    if ann is constexpr:
+        return True
+    return isinstance(ann, str) and ann.split(".")[-1] == "constexpr"
+
+
+class JITFunction:
+    """A kernel: the Python function plus its compiled specialisations."""
+
+    def __init__(self, fn, do_not_specialize=(), name: str | None = None):
+        self.fn = fn
+        self.__ky_jit_fn__ = self
+        functools.update_wrapper(self, fn)
+        sig = inspect.signature(fn)
+        self.params = list(sig.parameters.values())
+        self.arg_names = [p.name for p in self.params]
+        self.constexprs = {p.name for p in self.params if _is_constexpr_annotation(p.annotation)}
+        self.do_not_specialize = {self.arg_names[d] if isinstance(d, int) else d for d in do_not_specialize}
+        self.name = name or fn.__name__
+        self.cache: dict = {}
+        code = fn.__code__
+        self.where = f"{code.co_filename}:{code.co_firstlineno}"
+
+    def __repr__(self) -> str:
+        return f"<ky.jit kernel {self.name} at {self.where}>"
+
+    def __call__(self, *args, **kwargs):
+        raise LaunchError(f"kernel {self.name} was called like a Python function", loc=self.where,
+                          hint=f"launch it on a grid: {self.name}[(n,)](...)")
+
+    def __getitem__(self, grid):
+        return functools.partial(self.run, grid=grid)
+
+    # -------------------------------------------------------------------- binding
+    def bind(self, args, kwargs) -> dict:
+        if len(args) > len(self.params):
+            raise ArgumentError(f"{self.name} takes {len(self.params)} arguments, got {len(args)}",
+                                loc=self.where, hint=f"parameters: {', '.join(self.arg_names)}")
+        values = dict(zip(self.arg_names, args))
+        for k, v in kwargs.items():
+            if k in values:
+                raise ArgumentError(f"{self.name} got two values for {k!r}", loc=self.where)
+            if k not in self.arg_names:
+                if k in _LAUNCH_OPTIONS:
+                    continue
+                raise ArgumentError(f"{self.name} has no parameter {k!r}", loc=self.where,
+                                    hint=f"parameters: {', '.join(self.arg_names)}")
+            values[k] = v
+        for p in self.params:
+            if p.name not in values:
+                if p.default is inspect.Parameter.empty:
+                    raise ArgumentError(f"{self.name} is missing argument {p.name!r}", loc=self.where,
+                                        hint=f"parameters: {', '.join(self.arg_names)}")
+                values[p.name] = p.default
+        return values
+
+    # ------------------------------------------------------------------ launching
+    def run(self, *args, grid, **kwargs):
+        values = self.bind(args, kwargs)
+        specs, launch_args, device = self.specialise(values)
+        kernel = self.kernel_for(specs, device)
+        grid3 = _grid(grid, values, self)
+        if grid3[0] * grid3[1] * grid3[2] == 0:
+            return kernel
+        program = kernel.program
+        current_stream(device).submit(lambda: program.launch(grid3, launch_args))
+        return kernel
+
+    def kernel_for(self, specs, device) -> CompiledKernel:
+        key = (device.name, specs)
+        kernel = self.cache.get(key)
+        if kernel is None:
+            kernel = self.cache[key] = self.compile_specs(specs, device)
+        return kernel
+
+    def specialise(self, values: dict):
+        """(hashable specialisation, kernel arguments, device) for bound argument values."""
+        specs, launch_args, device = [], [], None
+        for name, v in values.items():
+            if name in self.constexprs:
+                specs.append((name, "constexpr", _hashable(v)))
+                continue
+            if isinstance(v, (bool, int, float)) or v is None:
+                spec, arg = self._scalar(name, v)
+                specs.append(spec)
+                if arg is not None:
+                    launch_args.append(arg)
+                continue
+            try:
+                ptr, dev, dt = as_kernel_pointer(v)
+            except KaiyuanError as e:
+                raise ArgumentError(f"argument {name!r} of {self.name}: {e.message}", loc=self.where, hint=e.hint) from None
+            if dev is not None:
+                if device is not None and dev is not device:
+                    raise LaunchError(f"{self.name}: arguments are on different devices ({device.name}, {dev.name})",
+                                      loc=self.where, hint="move them with .to(device) first")
+                device = dev
+            specs.append((name, "ptr", dt.name, (ptr.offset % 16 == 0)))
+            launch_args.append(ptr)
+        if device is None:
+            device = default_device()
+            if not device.is_host:
+                raise LaunchError(f"{self.name}: host arrays cannot run on {device.name}",
+                                  loc=self.where, hint=f"pass ky tensors on {device.name} (ky.tensor(a, device=...))")
+        return tuple(specs), launch_args, device
+
+    def _scalar(self, name, v):
+        if v is None:
+            return (name, "constexpr", None), None
+        if isinstance(v, bool):
+            return (name, "scalar", "i1", False), ScalarArg(v, BY_NAME["i1"])
+        if isinstance(v, int):
+            if v == 1 and name not in self.do_not_specialize:
+                return (name, "constexpr", 1), None
+            t = "i32" if -(2**31) <= v < 2**31 else ("i64" if -(2**63) <= v < 2**63 else "u64")
+            div16 = v % 16 == 0 and name not in self.do_not_specialize
+            return (name, "scalar", t, div16), ScalarArg(v, BY_NAME[t])
+        return (name, "scalar", "fp32", False), ScalarArg(v, BY_NAME["fp32"])
+
+    # ------------------------------------------------------------------ compiling
+    def compile_specs(self, specs, device, options=None) -> CompiledKernel:
+        from ..language.frontend import ParamSpec, build_kernel
+
+        params = []
+        for s in specs:
+            if s[1] == "constexpr":
+                params.append(ParamSpec(s[0], "constexpr", value=s[2]))
+            else:
+                params.append(ParamSpec(s[0], s[1], to_dtype(s[2])))
+        module = build_kernel(self.fn, params, self.name)
+        meta = {
+            "name": self.name,
+            "source": self.where,
+            "arg_names": [p.name for p in params if p.kind != "constexpr"],
+            "arg_types": [("*" if p.kind == "ptr" else "") + p.dtype.name for p in params if p.kind != "constexpr"],
+            "constants": {p.name: _jsonable(p.value) for p in params if p.kind == "constexpr"},
+            "divisible_by_16": [s[0] for s in specs if s[1] != "constexpr" and s[3]],
+        }
+        return compile_module(module, device, meta, options)
+
+
+def _hashable(v):
+    try:
+        hash(v)
+        return v
+    except TypeError:
+        return repr(v)
+
+
+def _jsonable(v):
+    return v if isinstance(v, (int, float, str, bool, type(None))) else repr(v)
+
+
+def _grid(grid, values, kernel) -> tuple[int, int, int]:
+    if callable(grid):
+        grid = grid(values)
+    if isinstance(grid, int):
+        grid = (grid,)
+    try:
+        g = tuple(int(x) for x in grid)
+    except (TypeError, ValueError):
+        raise LaunchError(f"{kernel.name}: the grid must be a tuple of up to 3 integers, got {grid!r}",
+                          loc=kernel.where, hint="e.g. kernel[(triton.cdiv(n, BLOCK),)](...)") from None
+    if not 1 <= len(g) <= 3:
+        raise LaunchError(f"{kernel.name}: the grid has {len(g)} dimensions; it must have 1, 2 or 3",
+                          loc=kernel.where, hint="flatten extra dimensions into one and recover them with // and %")
+    if any(x < 0 for x in g):
+        raise LaunchError(f"{kernel.name}: grid {g} has a negative size", loc=kernel.where)
+    return g + (1,) * (3 - len(g))
+
+
+def jit(fn=None, *, do_not_specialize=(), **_ignored):
+    """Decorator: make `fn` a kernel launched as `fn[grid](*args)` (Triton's `triton.jit`)."""
+    if fn is None:
+        return lambda f: JITFunction(f, do_not_specialize=do_not_specialize)
+    return JITFunction(fn, do_not_specialize=do_not_specialize)
+
+
+def compile(kernel, target: str | None = None, signature: dict | None = None, constants: dict | None = None,
+            options: dict | None = None) -> CompiledKernel:
+    """Compile without launching: `ky.compile(k, target="cpu", signature={"x_ptr": "*fp32", "n": "i32"},
+    constants={"BLOCK": 1024})`. The result's `.asm` maps each stage name to its text."""
+    if not isinstance(kernel, JITFunction):
+        raise ArgumentError(f"ky.compile needs a @ky.jit kernel, got {kernel!r}")
+    device = get_device(target)
+    signature, constants = dict(signature or {}), dict(constants or {})
+    specs = []
+    for name in kernel.arg_names:
+        if name in constants:
+            specs.append((name, "constexpr", _hashable(constants.pop(name))))
+        elif name in signature:
+            t = str(signature.pop(name))
+            kind = "ptr" if t.startswith("*") else "scalar"
+            specs.append((name, kind, to_dtype(t.lstrip("*")).name, False))
+        elif name in kernel.constexprs:
+            raise ArgumentError(f"constexpr parameter {name!r} of {kernel.name} needs a value in constants=",
+                                loc=kernel.where)
+        else:
+            raise ArgumentError(f"parameter {name!r} of {kernel.name} is missing from signature=",
+                                loc=kernel.where, hint='e.g. signature={"x_ptr": "*fp32", "n": "i32"}')
+    extra = list(signature) + list(constants)
+    if extra:
+        raise ArgumentError(f"{kernel.name} has no parameters {extra}", loc=kernel.where)
+    return kernel.compile_specs(tuple(specs), device, options)
