@@ -12,6 +12,7 @@ import io
 from xdsl.context import Context
 from xdsl.dialects import builtin, func, math, scf
 from xdsl.dialects.builtin import FileLineColLoc, ModuleOp
+from xdsl.ir import Operation
 from xdsl.parser import Parser
 from xdsl.printer import Printer
 from xdsl.utils.exceptions import DiagnosticException, ParseError, VerifyException
@@ -28,9 +29,21 @@ def context() -> Context:
     return ctx
 
 
+class _Printer(Printer):
+    """xDSL's printer, except that ops with a custom syntax (scf.while) that print their type
+    through `print_operation_type` do not get their location twice, once mid-op where the
+    parser cannot read it; the location still follows the whole op."""
+
+    def print_operation_type(self, op: Operation) -> None:
+        if self.print_debuginfo and not self.print_generic_format and type(op).print is not Operation.print:
+            self.print_function_type(op.operand_types, op.result_types)
+            return
+        super().print_operation_type(op)
+
+
 def print_module(module: ModuleOp, *, locations: bool = True) -> str:
     out = io.StringIO()
-    Printer(stream=out, print_debuginfo=locations).print_op(module)
+    _Printer(stream=out, print_debuginfo=locations).print_op(module)
     # Unknown locations carry no information; leaving them out keeps dumps readable.
     return out.getvalue().replace(" loc(unknown)", "") + "\n"
 
