@@ -12,6 +12,7 @@ from .runtime import *  # noqa: E402,F401,F403
 from .runtime import __all__ as _runtime_all  # noqa: E402
 from .compiler import CompiledKernel, JITFunction, compile, jit  # noqa: E402
 from .compiler.autotune import Config, autotune, heuristics  # noqa: E402
+from .triton import cdiv, next_power_of_2  # noqa: E402
 
 __all__ = list(_runtime_all) + ["CompiledKernel", "JITFunction", "compile", "jit", "Config", "autotune",
-                                "heuristics", "__version__"]
+                                "heuristics", "cdiv", "next_power_of_2", "__version__"]

@@ -1,4 +1,5 @@
-"""Shape-aware versions of upstream `arith.cmpi`, `arith.cmpf` and `arith.select`, plus `arith.remf`.
+"""Shape-aware versions of upstream `arith.cmpi`, `arith.cmpf`, `arith.select` and the integer
+<->float and integer-width casts, plus `arith.remf`.
 
 MLIR's arith compares and selects element-wise on tensors (`arith.cmpi slt, %a, %b :
 tensor<128xi32>` yields `tensor<128xi1>`), but xDSL's definitions of these three ops only allow
@@ -11,7 +12,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from xdsl.dialects import arith
-from xdsl.dialects.builtin import IntegerAttr, TensorType, i1
+from xdsl.dialects.builtin import IntegerAttr, IntegerType, TensorType, i1
 from xdsl.ir import Attribute, Dialect, SSAValue
 from xdsl.irdl import AnyAttr, VarConstraint, irdl_op_definition, operand_def, prop_def, result_def, traits_def
 from xdsl.traits import Pure
@@ -119,7 +120,61 @@ class RemFOp(arith.FloatingPointLikeBinaryOperation):
     name = "arith.remf"
 
 
-_REPLACED = {"arith.cmpi": CmpiOp, "arith.cmpf": CmpfOp, "arith.select": SelectOp}
+def _elem(t: Attribute) -> Attribute:
+    return t.element_type if isinstance(t, TensorType) else t
+
+
+def _shape(t: Attribute) -> tuple[int, ...]:
+    return tuple(t.get_shape()) if isinstance(t, TensorType) else ()
+
+
+class _Cast(arith.IRDLOperation):
+    """An element-wise conversion on a scalar or a tile (xDSL's versions take scalars only)."""
+
+    SRC: ClassVar[str] = "int"  # element kind of the input: "int" | "float"
+    DST: ClassVar[str] = "float"
+    WIDTH: ClassVar[str] = ""  # "wider" | "narrower" | "" (no rule)
+    input = operand_def(AnyAttr())
+    result = result_def(AnyAttr())
+    traits = traits_def(Pure())
+    assembly_format = "$input attr-dict `:` type($input) `to` type($result)"
+
+    def __init__(self, op, target_type):
+        op = SSAValue.get(op)
+        if isinstance(op.type, TensorType) and not isinstance(target_type, TensorType):
+            target_type = TensorType(target_type, op.type.get_shape())
+        super().__init__(operands=[op], result_types=[target_type])
+
+    def verify_(self) -> None:
+        a, b = _elem(self.input.type), _elem(self.result.type)
+        kind = {"int": IntegerType, "float": arith.AnyFloat}
+        if _shape(self.input.type) != _shape(self.result.type):
+            raise VerifyException(f"{self.name}: input and result shapes differ")
+        if not isinstance(a, kind[self.SRC]) or not isinstance(b, kind[self.DST]):
+            raise VerifyException(f"{self.name}: converts {self.SRC} to {self.DST}, not {a} to {b}")
+        if self.WIDTH == "wider" and not b.width.data > a.width.data:
+            raise VerifyException(f"{self.name}: the result must be wider than the input")
+        if self.WIDTH == "narrower" and not b.width.data < a.width.data:
+            raise VerifyException(f"{self.name}: the result must be narrower than the input")
+
+
+def _cast_op(op_name: str, src: str, dst: str, width: str = ""):
+    cls = type(op_name.split(".")[1].title() + "Op", (_Cast,),
+               {"name": op_name, "SRC": src, "DST": dst, "WIDTH": width, "__module__": __name__,
+                "__annotations__": {"SRC": ClassVar[str], "DST": ClassVar[str], "WIDTH": ClassVar[str]}})
+    return irdl_op_definition(cls)
+
+
+SIToFPOp = _cast_op("arith.sitofp", "int", "float")
+UIToFPOp = _cast_op("arith.uitofp", "int", "float")
+FPToSIOp = _cast_op("arith.fptosi", "float", "int")
+FPToUIOp = _cast_op("arith.fptoui", "float", "int")
+ExtSIOp = _cast_op("arith.extsi", "int", "int", "wider")
+ExtUIOp = _cast_op("arith.extui", "int", "int", "wider")
+TruncIOp = _cast_op("arith.trunci", "int", "int", "narrower")
+
+_REPLACED = {"arith.cmpi": CmpiOp, "arith.cmpf": CmpfOp, "arith.select": SelectOp,
+             **{c.name: c for c in (SIToFPOp, UIToFPOp, FPToSIOp, FPToUIOp, ExtSIOp, ExtUIOp, TruncIOp)}}
 
 Arith = Dialect(
     "arith",

@@ -432,18 +432,18 @@ def cast(x, t, bitcast: bool = False) -> tensor:
     if src.is_floating:  # float → int
         if t.kind == "bool":
             return compare("ne", x, 0.0)
-        cls = arith.FPToUIOp if t.kind == "uint" else arith.FPToSIOp
+        cls = arith_ext.FPToUIOp if t.kind == "uint" else arith_ext.FPToSIOp
         return make(emit(cls(x.handle, ty)).results[0], t, shape)
     if t.is_floating:  # int → float
-        cls = arith.UIToFPOp if src.kind in ("uint", "bool") else arith.SIToFPOp
+        cls = arith_ext.UIToFPOp if src.kind in ("uint", "bool") else arith_ext.SIToFPOp
         return make(emit(cls(x.handle, ty)).results[0], t, shape)
     if t.kind == "bool":
         return compare("ne", x, 0)
     if src.bits == t.bits:
         return make(x.handle, t, shape)  # signless IR: i32 and u32 share a type
     if t.bits < src.bits:
-        return make(emit(arith.TruncIOp(x.handle, ty)).results[0], t, shape)
-    cls = arith.ExtUIOp if src.kind in ("uint", "bool") else arith.ExtSIOp
+        return make(emit(arith_ext.TruncIOp(x.handle, ty)).results[0], t, shape)
+    cls = arith_ext.ExtUIOp if src.kind in ("uint", "bool") else arith_ext.ExtSIOp
     return make(emit(cls(x.handle, ty)).results[0], t, shape)
 
 

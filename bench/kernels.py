@@ -1,0 +1,116 @@
+"""Kernel benchmarks against numpy, in one process on one machine (not part of the test run).
+
+    python bench/kernels.py [--device cpu] [--json bench/results/kernels.json]
+
+Prints a table of median times and effective bandwidth (bytes read + written / time) for vector
+add, fused softmax and layer norm (4096 x 1024 float32), the machine's copy bandwidth as measured
+by numpy (the reference for "fraction of memory bandwidth"), and the launch overhead of a tiny
+kernel (host time per launch, 1 program of 16 elements).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+
+import kaiyuan as ky  # noqa: E402
+import layer_norm  # noqa: E402
+import softmax  # noqa: E402
+import vector_add  # noqa: E402
+
+
+def median_ms(fn, repeat: int = 20) -> float:
+    fn()
+    ky.synchronize()
+    samples = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        ky.synchronize()
+        samples.append((time.perf_counter() - t0) * 1e3)
+    return float(np.median(samples))
+
+
+def copy_bandwidth() -> float:
+    """GB/s of numpy's copy of 64 MiB (read + write counted)."""
+    a = np.ones(1 << 24, np.float32)
+    b = np.empty_like(a)
+    ms = median_ms(lambda: np.copyto(b, a))
+    return 2 * a.nbytes / ms / 1e6
+
+
+def launch_overhead_us(n: int = 2000) -> float:
+    x = np.ones(16, np.float32)
+    out = np.empty_like(x)
+    vector_add.add_kernel[(1,)](x, x, out, 16, BLOCK=16)
+    t0 = time.perf_counter()
+    for _ in range(n):
+        vector_add.add_kernel[(1,)](x, x, out, 16, BLOCK=16)
+    ky.synchronize()
+    return (time.perf_counter() - t0) / n * 1e6
+
+
+def rows(rows_: int, cols: int) -> list[dict]:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((rows_, cols), dtype=np.float32)
+    w = rng.standard_normal(cols, dtype=np.float32)
+    b = rng.standard_normal(cols, dtype=np.float32)
+    v = rng.standard_normal(rows_ * cols, dtype=np.float32)
+    out = np.empty_like(v)
+    assert np.abs(softmax.softmax(x) - softmax.softmax_numpy(x)).max() < 1e-6
+    assert np.abs(layer_norm.layer_norm(x, w, b)[0] - layer_norm.layer_norm_numpy(x, w, b)).max() < 1e-4
+    assert np.array_equal(vector_add.add(v, v), v + v)
+    cases = [
+        ("vector add", f"{v.size}", 3 * v.nbytes, lambda: vector_add.add(v, v), lambda: np.add(v, v, out=out)),
+        ("fused softmax", f"{rows_}x{cols}", 2 * x.nbytes, lambda: softmax.softmax(x), lambda: softmax.softmax_numpy(x)),
+        ("layer norm", f"{rows_}x{cols}", 2 * x.nbytes, lambda: layer_norm.layer_norm(x, w, b),
+         lambda: layer_norm.layer_norm_numpy(x, w, b)),
+    ]
+    out_rows = []
+    for name, shape, nbytes, ky_fn, np_fn in cases:
+        ky_ms, np_ms = median_ms(ky_fn), median_ms(np_fn)
+        out_rows.append({"kernel": name, "shape": shape, "bytes": nbytes, "kaiyuan_ms": ky_ms, "numpy_ms": np_ms,
+                         "kaiyuan_GBps": nbytes / ky_ms / 1e6, "numpy_GBps": nbytes / np_ms / 1e6,
+                         "speedup_vs_numpy": np_ms / ky_ms})
+    return out_rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--rows", type=int, default=4096)
+    p.add_argument("--cols", type=int, default=1024)
+    p.add_argument("--json", default=str(ROOT / "bench" / "results" / "kernels.json"))
+    args = p.parse_args(argv)
+    with ky.device(args.device):
+        bw = copy_bandwidth()
+        table = rows(args.rows, args.cols)
+        launch = launch_overhead_us()
+    print(f"kaiyuan {ky.__version__} on {args.device}; {os.cpu_count()} cores; {platform.processor() or platform.machine()}")
+    print(f"numpy copy bandwidth (reference): {bw:.1f} GB/s;  launch overhead (1 program, host): {launch:.1f} us\n")
+    hdr = f"{'kernel':<14} {'shape':<10} {'kaiyuan ms':>10} {'numpy ms':>9} {'ky GB/s':>8} {'np GB/s':>8} {'of copy bw':>10} {'speedup':>8}"
+    print(hdr)
+    print("-" * len(hdr))
+    for r in table:
+        print(f"{r['kernel']:<14} {r['shape']:<10} {r['kaiyuan_ms']:>10.3f} {r['numpy_ms']:>9.3f} {r['kaiyuan_GBps']:>8.1f} "
+              f"{r['numpy_GBps']:>8.1f} {r['kaiyuan_GBps'] / bw:>10.2f} {r['speedup_vs_numpy']:>7.2f}x")
+    path = Path(args.json)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"device": args.device, "copy_GBps": bw, "launch_overhead_us": launch, "rows": table},
+                               indent=2))
+    print(f"\nwrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
