@@ -140,6 +140,18 @@ class Device(ABC):
     def __repr__(self) -> str:
         return f"device({self.name!r})"
 
+    # `with ky.device("interp"):` makes this the default device of the thread (runtime/registry.py).
+    def __enter__(self) -> "Device":
+        from .registry import push_device
+
+        push_device(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        from .registry import pop_device
+
+        pop_device()
+
 
 class Backend(ABC):
     name: str = ""
