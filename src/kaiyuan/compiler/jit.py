@@ -18,7 +18,7 @@ import inspect
 from ..runtime.backend import ScalarArg
 from ..runtime.dtypes import BY_NAME, dtype as to_dtype
 from ..runtime.errors import ArgumentError, KaiyuanError, LaunchError
-from ..runtime.interop import as_kernel_pointer
+from ..runtime.interop import as_kernel_pointer, host_device
 from ..runtime.registry import default_device, get_device
 from ..runtime.stream import current_stream
 from ..runtime.tensor import Tensor
@@ -109,6 +109,7 @@ class JITFunction:
     def specialise(self, values: dict):
         """(hashable specialisation, kernel arguments, device) for bound argument values."""
         specs, launch_args, device = [], [], None
+        host = None  # the device host arrays are wrapped for, looked up once per launch
         for name, v in values.items():
             if name in self.constexprs:
                 specs.append((name, "constexpr", _hashable(v)))
@@ -119,8 +120,10 @@ class JITFunction:
                 if arg is not None:
                     launch_args.append(arg)
                 continue
+            if host is None and not isinstance(v, Tensor):
+                host = host_device()
             try:
-                ptr, dev, dt = as_kernel_pointer(v)
+                ptr, dev, dt = as_kernel_pointer(v, host)
             except KaiyuanError as e:
                 raise ArgumentError(f"argument {name!r} of {self.name}: {e.message}", loc=self.where, hint=e.hint) from None
             if dev is not None:
@@ -224,7 +227,7 @@ def compile(kernel, target: str | None = None, signature: dict | None = None, co
         elif name in signature:
             t = str(signature.pop(name))
             kind = "ptr" if t.startswith("*") else "scalar"
-            specs.append((name, kind, to_dtype(t.lstrip("*")).name, False))
+            specs.append((name, kind, to_dtype(t.lstrip("*")).name, kind == "ptr"))  # pointers assumed 16-byte aligned
         elif name in kernel.constexprs:
             raise ArgumentError(f"constexpr parameter {name!r} of {kernel.name} needs a value in constants=",
                                 loc=kernel.where)

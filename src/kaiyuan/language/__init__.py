@@ -42,10 +42,10 @@ import types as _types
 math = _types.SimpleNamespace(**{n: getattr(_b, n) for n in (
     "exp", "exp2", "log", "log2", "log1p", "expm1", "sqrt", "rsqrt", "sin", "cos", "tan", "tanh", "erf",
     "floor", "ceil", "abs", "fma", "pow", "div_rn", "sqrt_rn", "fdiv", "maximum", "minimum")})
-__all__ = sorted(_BUILTINS) + [
+__all__ = sorted(set(_BUILTINS) | {
     "constexpr", "tensor", "dtype", "pointer_type", "float16", "bfloat16", "float32", "float64",
     "int1", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "math", "view", "permute", "sqrt_rn", "fdiv", "exp", "exp2", "log", "log2", "log1p", "expm1", "sqrt",
     "rsqrt", "sin", "cos", "tan", "tanh", "erf", "floor", "ceil",
-]
+})
 view, permute = _b.view, _b.permute

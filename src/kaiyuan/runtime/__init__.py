@@ -24,7 +24,8 @@ u8, u16, u32, u64 = uint8, uint16, uint32, uint64
 
 __all__ = [
     # devices
-    "Device", "DeviceInfo", "Backend", "device", "devices", "get_device", "default_device",
+    "Device", "DeviceInfo", "Backend", "Allocator", "Buffer", "Compiler", "Stage", "Program", "PointerArg",
+    "ScalarArg", "device", "devices", "get_device", "default_device",
     "register_backend", "unregister_backend",
     # memory
     "memory_stats", "empty_cache",
