@@ -54,7 +54,7 @@ class Autotuner:
         return lambda *args, **kwargs: self.run(*args, grid=grid, **kwargs)
 
     def _key(self, values) -> str:
-        parts = []
+        parts = [_launch_device_name(values)]  # the best config on one device says nothing of another
         for k in self.key:
             v = values.get(k)
             parts.append(str(getattr(v, "dtype", "")) + str(getattr(v, "shape", v)) if hasattr(v, "shape") else repr(v))
@@ -131,6 +131,17 @@ class Autotuner:
         for n, snap in saved.items():
             _restore(values[n], snap)
         return sorted(samples)[len(samples) // 2]
+
+
+def _launch_device_name(values) -> str:
+    """The device a launch with these arguments runs on: that of its ky tensors, else the default."""
+    from ..runtime.registry import default_device
+    from ..runtime.tensor import Tensor
+
+    for v in values.values():
+        if isinstance(v, Tensor):
+            return v.device.name
+    return default_device().name
 
 
 def _snapshot(x):

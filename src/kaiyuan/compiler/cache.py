@@ -69,6 +69,7 @@ class DiskCache:
 
     def put(self, key: str, binary: bytes, asm: dict, kinds: list[tuple[str, str]], meta: dict) -> None:
         entry = self._entry(key)
+        tmp = None
         try:
             entry.parent.mkdir(parents=True, exist_ok=True)
             tmp = Path(tempfile.mkdtemp(prefix=f".{key[:8]}-", dir=entry.parent))
@@ -78,10 +79,14 @@ class DiskCache:
             (tmp / "manifest.json").write_text(json.dumps(manifest, default=str))
             try:
                 os.rename(tmp, entry)
+                tmp = None
             except OSError:  # another process won the race: its entry is as good as ours
-                shutil.rmtree(tmp, ignore_errors=True)
+                pass
         except OSError:
             pass  # a read-only or full disk makes the cache slower, never wrong
+        finally:
+            if tmp is not None:  # never leave a half-written entry behind
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_stages(folder: Path, asm: dict, kinds: list[tuple[str, str]]) -> None:

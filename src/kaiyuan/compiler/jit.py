@@ -131,7 +131,7 @@ class JITFunction:
                     raise LaunchError(f"{self.name}: arguments are on different devices ({device.name}, {dev.name})",
                                       loc=self.where, hint="move them with .to(device) first")
                 device = dev
-            specs.append((name, "ptr", dt.name, (ptr.offset % 16 == 0)))
+            specs.append((name, "ptr", dt.name, _aligned16(ptr)))
             launch_args.append(ptr)
         if device is None:
             device = default_device()
@@ -173,6 +173,13 @@ class JITFunction:
             "divisible_by_16": [s[0] for s in specs if s[1] != "constexpr" and s[3]],
         }
         return compile_module(module, device, meta, options)
+
+
+def _aligned16(ptr) -> bool:
+    """Is the address 16-byte aligned? Host buffers (numpy handles) wrap the caller's array, so
+    their offset alone says nothing: use the real address there."""
+    base = getattr(getattr(ptr.buffer.handle, "ctypes", None), "data", None)
+    return ((base if isinstance(base, int) else 0) + ptr.offset) % 16 == 0
 
 
 def _hashable(v):

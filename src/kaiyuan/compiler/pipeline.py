@@ -45,7 +45,10 @@ def compile_module(module, device: Device, meta: dict, options: dict | None = No
     ir_text = print_module(module)
     stages = compiler.stages(options)
     kinds = [(s.name, s.kind) for s in stages]
-    key = cache_key(ir_text, compiler.target, options, compiler.toolchain_version())
+    # The stages see `meta` (argument types, constants, divisibility): it is part of the key, or a
+    # specialisation that differs only there (n % 16 == 0 or not) would get another's binary and meta.
+    key = cache_key(ir_text, compiler.target, {"options": options, "meta": _jsonable(meta)},
+                    compiler.toolchain_version())
     cache = DiskCache()
     hit = cache.get(key)
     if hit is not None:

@@ -46,6 +46,7 @@ __all__ = sorted(set(_BUILTINS) | {
     "constexpr", "tensor", "dtype", "pointer_type", "float16", "bfloat16", "float32", "float64",
     "int1", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64",
     "math", "view", "permute", "sqrt_rn", "fdiv", "exp", "exp2", "log", "log2", "log1p", "expm1", "sqrt",
-    "rsqrt", "sin", "cos", "tan", "tanh", "erf", "floor", "ceil",
+    "rsqrt", "sin", "cos", "tan", "tanh", "erf", "floor", "ceil", "range",
 })
 view, permute = _b.view, _b.permute
+range = _b._range  # noqa: A001  Triton's tl.range (a run-time loop with pipelining hints)

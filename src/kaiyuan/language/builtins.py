@@ -34,7 +34,13 @@ def _c(x):
 
 def _int(x, what: str) -> int:
     v = _c(x)
-    if isinstance(v, tensor) or not isinstance(v, int):
+    if isinstance(v, tensor):
+        from ..runtime.errors import ConstexprError
+
+        b = sem.current()
+        raise ConstexprError(f"{what} must be a compile-time integer, got a run-time value {v!r}",
+                             hint="annotate the kernel parameter with kl.constexpr", loc=b.loc())
+    if not isinstance(v, int):
         raise sem.error(f"{what} must be a compile-time integer, got {v!r}",
                         hint="annotate the kernel parameter with kl.constexpr")
     return v
@@ -109,6 +115,19 @@ def cdiv(x, y):
 @builtin
 def static_range(*args):
     return range(*[_int(a, "static_range bound") for a in args])
+
+
+def _range(*args, num_stages=None, loop_unroll_factor=None, disallow_acc_multi_buffer=False, flatten=False,
+           warp_specialize=False, **_hints):
+    """Triton's `tl.range`: `for i in kl.range(lo, hi, step, num_stages=2)` is a run-time loop
+    (scf.for), exactly like Python's `range`; the software-pipelining hints are accepted and ignored.
+    Called anywhere else it is Python's `range`, so `from kaiyuan.language import *` is harmless."""
+    return _py.range(*[_c(a) for a in args])
+
+
+# Exported as `kl.range` by the package (not through __all__ here: this module uses Python's range).
+_range.__name__ = _range.__qualname__ = "range"
+_range.__ky_builtin__ = True
 
 
 # ----------------------------------------------------------------------------------- shape ops

@@ -109,7 +109,12 @@ class CodeGenerator(ast.NodeVisitor):
             self.builder.line, self.builder.col = node.lineno, node.col_offset + 1
         try:
             return super().visit(node)
-        except (KaiyuanError, _Return):
+        except _Return:
+            raise
+        except KaiyuanError as e:
+            if e.loc is None and isinstance(e, CompilationError):
+                e.loc = self.builder.loc()  # e.g. ConstexprError from tensor.__bool__
+                e.args = (str(e),)
             raise
         except RecursionError:
             raise
@@ -291,6 +296,11 @@ class CodeGenerator(ast.NodeVisitor):
             for n in names:
                 out, init = outs[n], inits[n]
                 if not _same_type(out, init):
+                    if (is_ptr(out.dtype) or is_ptr(init.dtype)) and out.dtype != init.dtype:
+                        self._at_assignment(node.body, n)
+                        raise sem.error(f"`{n}` changes type inside the loop ({init.dtype!r} before it, "
+                                        f"{out.dtype!r} after)",
+                                        hint="a loop-carried variable keeps one type; use another name")
                     t = out.dtype if is_ptr(out.dtype) else sem.promote(init.dtype, out.dtype)
                     shape = sem.broadcast_shapes(init.shape, out.shape)
                     inits[n] = self._coerce(init, t, shape, n)
@@ -298,11 +308,24 @@ class CodeGenerator(ast.NodeVisitor):
             if not changed:
                 break
         else:
+            self.builder.line, self.builder.col = node.lineno, node.col_offset + 1
             raise sem.error("the types of loop-carried values do not settle", hint="give the variables their final type before the loop")
         self.builder.emit(op)
+        self._set_loc(op, node)  # emit() stamped the body's last line on it
         self.scope = before
         for n, r in zip(names, op.results):
             self.scope[n] = sem.make(r, inits[n].dtype, inits[n].shape)
+
+    def _at_assignment(self, body, name):
+        """Point the builder at the last statement of `body` that assigns `name`."""
+        line = None
+        for stmt in body:
+            for n in ast.walk(stmt):
+                if isinstance(n, ast.Name) and n.id == name and isinstance(n.ctx, ast.Store):
+                    line = (n.lineno, n.col_offset + 1)
+        if line is not None:
+            self.builder.filename = self.src.filename
+            self.builder.line, self.builder.col = line
 
     def _for_op(self, node, lb, ub, st, t, carried):
         block = Block(arg_types=[sem.ir_type(t)] + [sem.ir_tile(v.dtype, v.shape) for _, v in carried])
@@ -522,6 +545,8 @@ class CodeGenerator(ast.NodeVisitor):
                 for a in args[1:]:
                     out = red(out, a)
                 return out
+        if fn is _py.abs and args and isinstance(args[0], tensor):
+            return B.abs(args[0])
         if fn in (_py.float, _py.int, _py.bool) and args and isinstance(args[0], tensor):
             return sem.cast(args[0], {_py.float: dt.float32, _py.int: dt.int32, _py.bool: dt.bool_}[fn])
         if fn is _py.print:
@@ -604,6 +629,9 @@ def build_kernel(fn, params: list[ParamSpec], name: str | None = None) -> Module
     runtime = [p for p in params if p.kind != "constexpr"]
     arg_types = [sem.ir_type(pointer_type(p.dtype) if p.kind == "ptr" else p.dtype) for p in runtime]
     block = Block(arg_types=arg_types)
+    for arg, p in zip(block.args, runtime):
+        if p.name.isascii():
+            arg.name_hint = p.name  # the IR and its error messages say x_ptr, not %0
     scope = {}
     it = iter(block.args)
     for p in params:

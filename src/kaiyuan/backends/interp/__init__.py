@@ -1,6 +1,6 @@
 """The interp backend: runs `ky` IR with numpy, one program after another.
 
-It is kaiyuan's executable specification of the IR (docs/.ir-contract-draft.md) and its twin
+It is kaiyuan's executable specification of the IR (docs/ir.md) and its twin
 debugger: every load, store and atomic is bounds-checked and reports the user's kernel line and
 the program id; `device_print` and `device_assert` work as written.
 

@@ -1,0 +1,259 @@
+"""Tile ops that are not element-wise: reduce, scan, dot, atomics, print, assert.
+
+Reductions inline the combiner region as scalar C. Along the last axis the loop carries a scalar
+accumulator; a single-op combiner (addf, maxsi, maximumf, ...) becomes
+`#pragma omp simd reduction(op:acc)` so gcc vectorises it — maximumf/minimumf use the prelude's
+declared reductions ky_maxf/ky_minf, whose lane combine keeps NaN (OpenMP's max would drop it). Along other
+axes the combiner runs over whole rows, vectorised across the kept inner dimension.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ...ir.ky import element_of, shape_of
+from ...ir.text import op_location
+from .fusion import simple_combiner
+from .ctext import c_string, flat
+from .ctype import compute_type, ctype, from_compute, to_compute, utype, width
+
+def combine(em, op, accs: list[str], xs: list[str]) -> None:
+    """Emit the combiner: accs[k] = combiner(accs, xs)[k]."""
+    block = op.combiner.blocks[0]
+    em.line("{")
+    em.depth += 1
+    em.bind(block.args, accs + xs)
+    for inner in block.ops:
+        if inner.name == "ky.yield":
+            em.assign(accs, list(inner.operands))
+        else:
+            em.emit_op(inner)
+    em.depth -= 1
+    em.line("}")
+
+
+def emit_fold(em, op, scan: bool) -> None:
+    shape = shape_of(op.srcs[0].type)
+    ax = op.axis.value.data
+    n, outer, inner = shape[ax], math.prod(shape[:ax]), math.prod(shape[ax + 1:])
+    srcs = [em.aname(s) for s in op.srcs]
+    types = [ctype(s.type) for s in op.srcs]
+    if not scan and not shape_of(op.res[0].type):
+        outs = [em.sname(r) for r in op.res]
+        for t, o in zip(types, outs):
+            em.line(f"{t} {o};")
+        at = [lambda o, q, name=o: name for o in outs]
+    else:
+        dst = [em.aname(r) for r in op.res]
+        at = [lambda o, q, j=None, name=d: f"{name}[{o}]" for d in dst]
+    em.line(f"for (int o = 0; o < {outer}; o++) {{")
+    em.depth += 1
+    if inner == 1:
+        accs = [em.fresh("acc") for _ in srcs]
+        for t, a, s in zip(types, accs, srcs):
+            em.line(f"{t} {a} = {s}[o * {n}];")
+        red = None if scan else simple_combiner(op)
+        if scan:
+            for d, a in zip(op.res, accs):
+                em.line(f"{em.aname(d)}[o * {n}] = {a};")
+        if red:
+            em.line(f"#pragma omp simd reduction({red}:{accs[0]})")
+        em.line(f"for (int j = 1; j < {n}; j++) {{")
+        em.depth += 1
+        xs = [em.fresh("x") for _ in srcs]
+        for t, x, s in zip(types, xs, srcs):
+            em.line(f"{t} {x} = {s}[o * {n} + j];")
+        combine(em, op, accs, xs)
+        if scan:
+            for d, a in zip(op.res, accs):
+                em.line(f"{em.aname(d)}[o * {n} + j] = {a};")
+        em.depth -= 1
+        em.line("}")
+        if not scan:
+            for k, a in enumerate(accs):
+                em.line(f"{at[k]('o', None)} = {a};")
+    else:
+        dst = [em.aname(r) for r in op.res]
+        rowstride = n * inner
+        res_row = (lambda j: f"o * {rowstride} + {j} * {inner} + q") if scan else (lambda j: f"o * {inner} + q")
+        em.line("#pragma omp simd")
+        em.line(f"for (int q = 0; q < {inner}; q++) {{")
+        for d, s in zip(dst, srcs):
+            em.line(f"    {d}[{res_row(0)}] = {s}[o * {rowstride} + q];")
+        em.line("}")
+        em.line(f"for (int j = 1; j < {n}; j++) {{")
+        em.depth += 1
+        em.line("#pragma omp simd")
+        em.line(f"for (int q = 0; q < {inner}; q++) {{")
+        em.depth += 1
+        accs, xs = [em.fresh("acc") for _ in srcs], [em.fresh("x") for _ in srcs]
+        prev = (lambda: res_row("(j - 1)")) if scan else (lambda: res_row("j"))
+        for t, a, x, d, s in zip(types, accs, xs, dst, srcs):
+            em.line(f"{t} {a} = {d}[{prev()}];")
+            em.line(f"{t} {x} = {s}[o * {rowstride} + j * {inner} + q];")
+        combine(em, op, accs, xs)
+        for d, a in zip(dst, accs):
+            em.line(f"{d}[{res_row('j')}] = {a};")
+        em.depth -= 1
+        em.line("}")
+        em.depth -= 1
+        em.line("}")
+    em.depth -= 1
+    em.line("}")
+
+
+def emit_dot(em, op) -> None:
+    (m, k), (_, n) = shape_of(op.a.type), shape_of(op.b.type)
+    a, b, c, r = em.aname(op.a), em.aname(op.b), em.aname(op.acc), em.aname(op.result)
+    at, rt = op.a.type, op.result.type
+    ct = compute_type(rt)
+    if ct == "float":
+        fma = lambda x, y, z: f"fmaf({x}, {y}, {z})"        # noqa: E731
+    elif ct == "double":
+        fma = lambda x, y, z: f"fma({x}, {y}, {z})"          # noqa: E731
+    else:
+        fma = lambda x, y, z: f"({z} + ({ct}){x} * ({ct}){y})"   # noqa: E731
+    em.line(f"for (int i = 0; i < {m}; i++) {{")
+    em.line(f"    {ct} row[{n}] __attribute__((aligned(64)));")
+    em.line(f"    for (int j = 0; j < {n}; j++) row[j] = {to_compute(f'{c}[i * {n} + j]', rt)};")
+    em.line(f"    for (int kk = 0; kk < {k}; kk++) {{")
+    em.line(f"        {ct} aik = ({ct}){to_compute(f'{a}[i * {k} + kk]', at)};")
+    em.line("        #pragma omp simd")
+    em.line(f"        for (int j = 0; j < {n}; j++) row[j] = "
+            f"{fma('aik', f'({ct})' + to_compute(f'{b}[kk * {n} + j]', at), 'row[j]')};")
+    em.line("    }")
+    em.line(f"    for (int j = 0; j < {n}; j++) {r}[i * {n} + j] = {from_compute('row[j]', rt)};")
+    em.line("}")
+
+
+def _atomic_expr(kind: str, t, p: str, v: str) -> str:
+    T, U = ctype(t), utype(t)
+    order = "__ATOMIC_ACQ_REL"
+    if compute_type(t) in ("float", "double") :
+        x, old = to_compute(v, t), to_compute("_old", t)
+        new = {"add": f"{old} + {x}", "fadd": f"{old} + {x}", "max": f"({x} > {old} ? {x} : {old})",
+               "min": f"({x} < {old} ? {x} : {old})", "xchg": x}[kind]
+        return f"KY_CAS_LOOP({T}, {U}, {p}, {from_compute(new, t)})"
+    if kind in ("add", "and", "or", "xor"):
+        return f"__atomic_fetch_{kind}({p}, {v}, {order})"
+    if kind == "xchg":
+        return f"__atomic_exchange_n({p}, {v}, {order})"
+    cmp = {"max": (">", T), "min": ("<", T), "umax": (">", U), "umin": ("<", U)}[kind]
+    return f"KY_CAS_LOOP({T}, {U}, {p}, (({cmp[1]}){v} {cmp[0]} ({cmp[1]})_old ? ({T})({v}) : _old))"
+
+
+def emit_atomic(em, op) -> None:
+    r = op.results[0]
+    shape = shape_of(r.type)
+    idx = em.open_loops(shape, simd=False, prefix="u")
+    p = em.ref(op.ptr, idx)
+    if op.name == "ky.atomic_cas":
+        e = f"KY_CAS({ctype(r.type)}, {utype(r.type)}, {p}, {em.ref(op.cmp, idx)}, {em.ref(op.val, idx)})"
+    else:
+        e = _atomic_expr(op.kind.data, r.type, p, em.ref(op.val, idx))
+        if op.mask is not None:
+            e = f"({em.ref(op.mask, idx)} ? {e} : ({ctype(r.type)})0)"
+    if shape:
+        em.line(f"{em.aname(r)}[{flat(idx, shape)}] = {e};")
+    else:
+        em.line(f"{ctype(r.type)} {em.sname(r)} = {e};")
+    em.close_loops(shape)
+
+
+def _fmt(t) -> tuple[str, str]:
+    c = ctype(t)
+    if c in ("float", "double", "_Float16", "ky_bf16"):
+        return "%g", "(double)" + ("" if c != "ky_bf16" else "ky_bf2f")
+    if c == "_Bool":
+        return "%s", ""
+    return "%lld", "(long long)"
+
+
+def emit_print(em, op) -> None:
+    em.line("#pragma omp critical(ky_print)")
+    em.line("{")
+    em.depth += 1
+    em.line(f'printf("pid (%d, %d, %d) %s", px, py, pz, {c_string(op.prefix.data)});')
+    for v in op.args:
+        fmt, conv = _fmt(v.type)
+        def val(x):
+            return f'({x}) ? "True" : "False"' if fmt == "%s" else f"{conv}({x})"
+        if not shape_of(v.type):
+            em.line(f'printf(" {fmt}", {val(em.sname(v))});')
+            continue
+        shape, a = shape_of(v.type), em.aname(v)
+        em.line(f"for (int k = 0; k < {math.prod(shape)}; k++) {{")
+        strides = [math.prod(shape[d:]) for d in range(len(shape))]
+        em.line(f'    printf("%s", k == 0 ? " " : "");')
+        for s in strides:
+            em.line(f'    if (k % {s} == 0) printf("[");')
+        em.line(f'    printf("{fmt}", {val(f"{a}[k]")});')
+        em.line(f'    int closes = 0;')
+        for s in strides:
+            em.line(f'    if ((k + 1) % {s} == 0) {{ printf("]"); closes++; }}')
+        em.line(f'    if (k + 1 < {math.prod(shape)}) printf(closes ? "\\n" : " ");')
+        em.line("}")
+    em.line('printf("\\n"); fflush(stdout);')
+    em.depth -= 1
+    em.line("}")
+
+
+def emit_assert(em, op) -> None:
+    k = len(em.asserts)
+    em.asserts.append((op_location(op) or "<unknown>", op.message.data))
+    shape = shape_of(op.cond.type)
+    if not shape:
+        em.line(f"if (!{em.sname(op.cond)}) {{ ky_fail({k}, px, py, pz); return; }}")
+        return
+    ok = em.fresh("ok")
+    em.line(f"_Bool {ok} = 1;")
+    idx = em.open_loops(shape, simd=False, prefix="u")
+    em.line(f"{ok} &= {em.ref(op.cond, idx)};")
+    em.close_loops(shape)
+    em.line(f"if (!{ok}) {{ ky_fail({k}, px, py, pz); return; }}")
+
+
+HANDLERS = {
+    "ky.reduce": lambda em, op: emit_fold(em, op, scan=False),
+    "ky.scan": lambda em, op: emit_fold(em, op, scan=True),
+    "ky.dot": emit_dot,
+    "ky.atomic_rmw": emit_atomic,
+    "ky.atomic_cas": emit_atomic,
+    "ky.print": emit_print,
+    "ky.assert": emit_assert,
+}
+
+
+# ------------------------------------------------------------ reductions fused into a group's loop
+_IDENTITY = {"+": "0", "*": "1", "&": "~0", "|": "0", "^": "0"}
+
+
+def _acc(em, op):
+    return f"racc{em.vid(op.results[0])}"
+
+
+def open_fused_reduce(em, op) -> str:
+    """Declare the accumulator before the group's loop; return its `reduction(...)` clauses."""
+    red, t = simple_combiner(op), op.srcs[0].type
+    acc = _acc(em, op)
+    c = ctype(t)
+    if red in _IDENTITY:
+        init = f"({c}){_IDENTITY[red]}"
+    elif c in ("float", "double"):
+        init = "INFINITY" if "min" in red else "-INFINITY"
+    else:
+        w = width(element_of(t))
+        init = f"(({c})1 << {w - 1})" if red == "max" else f"(({c})~((({utype(t)})1) << {w - 1}))"
+    em.line(f"{c} {acc} = {init};")
+    return f"reduction({red}:{acc})"
+
+
+def fused_reduce_step(em, op, idx) -> None:
+    acc, x = _acc(em, op), em.fresh("x")
+    em.line(f"{ctype(op.srcs[0].type)} {x} = {em.ref(op.srcs[0], idx)};")
+    combine(em, op, [acc], [x])
+
+
+def close_fused_reduce(em, op) -> None:
+    acc = _acc(em, op)
+    em.line(f"{ctype(op.results[0].type)} {em.sname(op.results[0])} = {acc};")

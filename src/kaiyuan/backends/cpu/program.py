@@ -1,0 +1,105 @@
+"""A loaded kernel: the .so opened with ctypes, launched with one flat array of 64-bit words.
+
+Launch cost is kept to a few microseconds: argument converters are chosen once at load time,
+a buffer's address is cached per numpy handle, and the C side unpacks the words and runs the
+grid (OpenMP only when it has more than one program). Out-of-bounds accesses are NOT checked on
+cpu — the interp backend is the checked twin. A failed `ky.assert` is recorded in the .so's error
+slot and raised here as DeviceAssertError with the kernel's file:line, program id and message.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import tempfile
+
+import ml_dtypes
+import numpy as np
+
+from ...runtime.backend import PointerArg, Program
+from ...runtime.errors import ArgumentError, DeviceAssertError, LaunchError
+
+_F32, _F64 = struct.Struct("<f"), struct.Struct("<d")
+_ADDR: dict[int, tuple[object, int]] = {}
+
+
+def _address(buf) -> int:
+    h = buf.handle
+    hit = _ADDR.get(id(h))
+    if hit is not None and hit[0] is h:
+        return hit[1]
+    if h is None:
+        raise ArgumentError("kernel argument buffer was freed")
+    addr = h.ctypes.data
+    if len(_ADDR) > 4096:
+        _ADDR.clear()
+    _ADDR[id(h)] = (h, addr)
+    return addr
+
+
+def _converter(ir_type: str):
+    """KernelArg → the 64-bit word the C launcher unpacks."""
+    if ir_type.startswith("!ky.ptr"):
+        def ptr(a):
+            if type(a) is not PointerArg:
+                raise ArgumentError(f"expected a pointer argument for {ir_type}, got {a!r}")
+            return _address(a.buffer) + a.offset
+        return ptr
+    if ir_type == "f32":
+        return lambda a: int.from_bytes(_F32.pack(a.value), "little")
+    if ir_type == "f64":
+        return lambda a: int.from_bytes(_F64.pack(a.value), "little")
+    if ir_type == "f16":
+        return lambda a: int(np.array(a.value, np.float16).view(np.uint16))
+    if ir_type == "bf16":
+        return lambda a: int(np.array(a.value, ml_dtypes.bfloat16).view(np.uint16))
+    mask = (1 << int(ir_type[1:])) - 1
+    return lambda a: int(a.value) & mask
+
+
+class CpuProgram(Program):
+    def __init__(self, binary: bytes, meta: dict):
+        fd, path = tempfile.mkstemp(prefix="kaiyuan-", suffix=".so")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(binary)
+            self.lib = ctypes.CDLL(path)
+        finally:
+            os.unlink(path)           # the mapping stays valid; nothing is left behind
+        self.name = meta.get("name", "kernel")
+        lib = self.lib
+        lib.ky_signature.restype = ctypes.c_char_p
+        lib.ky_assert_text.restype = ctypes.c_char_p
+        lib.ky_assert_text.argtypes = [ctypes.c_int64]
+        lib.ky_error_pid.restype = ctypes.c_int64
+        lib.ky_error_pid.argtypes = [ctypes.c_int64]
+        sig = lib.ky_signature().decode()
+        self.arg_types = sig.split(";") if sig else []
+        self._convert = [_converter(t) for t in self.arg_types]
+        self._words = ctypes.c_uint64 * max(1, len(self.arg_types))
+        self._fn = lib.ky_launch
+        self._fn.restype = ctypes.c_int64
+        self._fn.argtypes = [self._words, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
+
+    def launch(self, grid, args) -> None:
+        if len(args) != len(self._convert):
+            raise ArgumentError(f"kernel {self.name} takes {len(self._convert)} arguments, got {len(args)}")
+        try:
+            words = self._words(*[c(a) for c, a in zip(self._convert, args)])
+        except (AttributeError, TypeError, ValueError) as e:
+            raise ArgumentError(f"bad argument for kernel {self.name}: {e}") from None
+        gx, gy, gz = grid
+        if gx <= 0 or gy <= 0 or gz <= 0:
+            if gx == 0 or gy == 0 or gz == 0:
+                return
+            raise LaunchError(f"grid {tuple(grid)} must be positive")
+        err = self._fn(words, gx, gy, gz)
+        if err >= 0:
+            self._raise_assert(err)
+
+    def _raise_assert(self, k: int) -> None:
+        loc, _, msg = self.lib.ky_assert_text(k).decode("utf-8", "replace").partition("\x1f")
+        pid = tuple(self.lib.ky_error_pid(a) for a in range(3))
+        raise DeviceAssertError(f"device assertion failed in program {pid}: {msg}",
+                                loc=None if loc == "<unknown>" else loc)
