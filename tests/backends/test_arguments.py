@@ -113,3 +113,50 @@ def test_pointer_dtype_specialises(device):
     k64 = _axpy(np.ones(8, np.float64), np.ones(8, np.float64), np.zeros(8, np.float64), 1.0, 8)
     assert k32 is not k64
     assert "f64" in k64.asm["ky"] and "f64" not in k32.asm["ky"]
+
+
+@ky.jit
+def fill_kernel(out_ptr, n, value, BLOCK: kl.constexpr = 32):
+    offs = kl.arange(0, BLOCK)
+    kl.store(out_ptr + offs, value, mask=offs < n)
+
+
+def test_keyword_arguments_and_constexpr_defaults(device):
+    out = np.zeros(40, np.float32)
+    k_default = fill_kernel[(1,)](value=2.5, n=20, out_ptr=out)  # BLOCK takes its default, 32
+    np.testing.assert_array_equal(out, np.where(np.arange(40) < 20, 2.5, 0))
+    k_explicit = fill_kernel[(1,)](out, 40, -1.0, BLOCK=64)
+    np.testing.assert_array_equal(out, -1.0)
+    assert k_default is not k_explicit
+
+
+def test_bad_launch_arguments_are_errors(device):
+    out = np.zeros(4, np.float32)
+    with pytest.raises(ky.ArgumentError):
+        fill_kernel[(1,)](out, 4, 1.0, NOT_A_PARAM=3)
+    with pytest.raises(ky.ArgumentError):
+        fill_kernel[(1,)](out, 4)  # `value` missing
+    with pytest.raises(ky.LaunchError):
+        fill_kernel(out, 4, 1.0)  # called without a grid
+
+
+def test_tensors_on_different_devices_are_an_error():
+    names = [d.name for d in ky.devices() if d.available]
+    if len(names) < 2:
+        pytest.skip("needs two devices")
+    a = ky.zeros((8,), "fp32", device=names[0])
+    b = ky.zeros((8,), "fp32", device=names[1])
+    with pytest.raises(ky.LaunchError):
+        axpy_kernel[(1,)](a, b, a, 1.0, 8, 1, 1, 1, BLOCK=32)
+
+
+def test_ky_tensor_runs_on_its_own_device(device):
+    # a tensor's device wins over the `with ky.device(...)` default
+    other = [d.name for d in ky.devices() if d.available and d.name != device.name]
+    if not other:
+        pytest.skip("needs two devices")
+    t = ky.tensor(np.zeros(8, np.float32), device=other[0])
+    kernel = fill_kernel[(1,)](t, 8, 4.0)
+    ky.synchronize(t.device)
+    assert kernel.device.name == other[0]
+    np.testing.assert_array_equal(t.numpy(), 4.0)

@@ -216,3 +216,56 @@ def test_scalar_loads_and_stores(device):
     out = np.zeros(3, np.float64)
     scalar_kernel[(1,)](x, out, 3)
     np.testing.assert_array_equal(out, [1.5 - 3.25, 1.5 * -3.25, 3.0])
+
+
+@ky.jit
+def optional_bias_kernel(x_ptr, b_ptr, out_ptr, n, BLOCK: kl.constexpr):
+    offs = kl.arange(0, BLOCK)
+    mask = offs < n
+    x = kl.load(x_ptr + offs, mask=mask)
+    if b_ptr is not None:  # an optional pointer argument: None is a compile-time constant
+        x += kl.load(b_ptr + offs, mask=mask)
+    kl.store(out_ptr + offs, x, mask=mask)
+
+
+def test_optional_pointer_argument(device):
+    x = np.arange(5, dtype=np.float32)
+    b = np.full(5, 10, np.float32)
+    out = np.zeros(5, np.float32)
+    optional_bias_kernel[(1,)](x, b, out, 5, BLOCK=8)
+    np.testing.assert_array_equal(out, x + 10)
+    optional_bias_kernel[(1,)](x, None, out, 5, BLOCK=8)
+    np.testing.assert_array_equal(out, x)
+
+
+@ky.jit
+def while_tile_kernel(out_ptr, limit):
+    t = kl.arange(0, 8) + 1  # a tile carried through a while loop
+    rounds = 0
+    while kl.max(t, axis=0) < limit:
+        t = t * 2
+        rounds += 1
+    kl.store(out_ptr + kl.arange(0, 8), t)
+    kl.store(out_ptr + 8, rounds)
+
+
+def test_while_loop_with_carried_tile(device):
+    out = np.zeros(9, np.int32)
+    while_tile_kernel[(1,)](out, 100)
+    np.testing.assert_array_equal(out[:8], (np.arange(8) + 1) * 16)
+    assert out[8] == 4
+
+
+@ky.jit
+def pointer_select_kernel(a_ptr, b_ptr, out_ptr):
+    if kl.program_id(0) == 0:  # a pointer as the result of a run-time if
+        p = a_ptr
+    else:
+        p = b_ptr
+    kl.store(out_ptr + kl.program_id(0), kl.load(p))
+
+
+def test_pointer_from_runtime_if(device):
+    out = np.zeros(2, np.float32)
+    pointer_select_kernel[(2,)](np.array([1.5], np.float32), np.array([-2.0], np.float32), out)
+    np.testing.assert_array_equal(out, [1.5, -2.0])

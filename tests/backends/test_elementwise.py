@@ -14,7 +14,6 @@ import kaiyuan.language as kl
 from ._support import ALL, FLOATS, INTS, NP, assert_close, c_div, c_rem, cdiv, rand
 
 BLOCK = 64
-SIZES = [1, 203]  # one element (n == 1 is specialised as a constant) and a ragged tail
 PAD = 16
 
 
@@ -82,6 +81,7 @@ def all_ops_kernel(x_ptr, y_ptr, out_ptr, n, KIND: kl.constexpr, BLOCK: kl.const
         kl.store(out_ptr + 3 * n + offs, -x, mask=mask)
         if KIND == "fp":
             kl.store(out_ptr + 4 * n + offs, x / y, mask=mask)
+            kl.store(out_ptr + 5 * n + offs, x % y, mask=mask)
         else:
             kl.store(out_ptr + 4 * n + offs, x // y, mask=mask)
             kl.store(out_ptr + 5 * n + offs, x % y, mask=mask)
@@ -92,7 +92,7 @@ def all_ops_kernel(x_ptr, y_ptr, out_ptr, n, KIND: kl.constexpr, BLOCK: kl.const
 
 
 ARITH = {
-    "fp": ["add", "sub", "mul", "neg", "truediv"],
+    "fp": ["add", "sub", "mul", "neg", "truediv", "mod"],
     "int": ["add", "sub", "mul", "neg", "floordiv", "mod", "and", "or", "xor", "invert"],
     "bool": ["and", "or", "xor"],
 }
@@ -111,7 +111,13 @@ def _reference(op, x, y):
         if op == "floordiv":
             return c_div(x, y) if x.dtype.kind == "i" else x // y
         if op == "mod":
-            return c_rem(x, y) if x.dtype.kind == "i" else x % y
+            if x.dtype.kind == "i":
+                return c_rem(x, y)
+            if x.dtype.kind == "u":
+                return x % y
+            # floats: C fmod (sign of the dividend) as Triton's % and the IR's arith.remf, not Python's %;
+            # fmod is exact, so computing it in fp64 and rounding gives the exact result
+            return np.fmod(x.astype(np.float64), y.astype(np.float64)).astype(x.dtype)
         if op == "and":
             return x & y
         if op == "or":

@@ -8,7 +8,7 @@ import kaiyuan as ky
 import kaiyuan.language as kl
 import kaiyuan.triton as triton
 
-from ._support import NP, cdiv
+from ._support import NP
 
 
 @ky.jit

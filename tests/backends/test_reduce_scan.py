@@ -186,3 +186,38 @@ def test_reduce_with_jit_combine_fn(device):
     generic_reduce_kernel[(1,)](x, out, BLOCK=64)
     np.testing.assert_allclose(out[0], x.astype(np.float64).sum(), rtol=1e-5, atol=1e-5)
     assert out[1] == x.max() and out[2] == x.argmax()
+
+
+@ky.jit
+def unsigned_reduce_kernel(x_ptr, out_ptr, BLOCK: kl.constexpr):
+    offs = kl.arange(0, BLOCK)
+    x = kl.load(x_ptr + offs)
+    kl.store(out_ptr, kl.max(x, axis=0))
+    kl.store(out_ptr + 1, kl.min(x, axis=0))
+    kl.store(out_ptr + 2, kl.argmax(x, axis=0).to(out_ptr.dtype.element_ty))
+
+
+@pytest.mark.parametrize("name", ["u8", "u32"])
+def test_unsigned_max_min_reductions(device, name):
+    t = np.dtype(np.uint8 if name == "u8" else np.uint32)
+    top = np.iinfo(t).max
+    x = np.array([3, top - 55, top, 100, 7, top // 2 + 1, 1, 2], t)  # values with the top bit set
+    out = np.zeros(3, t)
+    unsigned_reduce_kernel[(1,)](x, out, BLOCK=8)
+    np.testing.assert_array_equal(out, [x.max(), x.min(), x.argmax()])
+
+
+@ky.jit
+def count_true_kernel(x_ptr, out_ptr, n, BLOCK: kl.constexpr):
+    offs = kl.arange(0, BLOCK)
+    mask = offs < n
+    x = kl.load(x_ptr + offs, mask=mask, other=0.0)
+    kl.store(out_ptr, kl.sum(x > 0, axis=0))  # a bool tile sums as i32: a count
+    kl.store(out_ptr + 1, kl.sum(mask.to(kl.int32), axis=0))
+
+
+def test_sum_of_bool_counts(device):
+    x = np.array([1.0, -1.0, 2.0, 0.0, 5.0, -3.0], np.float32)
+    out = np.zeros(2, np.int32)
+    count_true_kernel[(1,)](x, out, 6, BLOCK=8)
+    np.testing.assert_array_equal(out, [3, 6])

@@ -10,7 +10,6 @@ on every available device, checked against numpy.
   05 layer norm forward  fp32: rtol 1e-4 / atol 1e-4 on y; mean/rstd rtol 1e-5
 """
 
-import ml_dtypes  # noqa: F401  (bf16 dtype registration for numpy)
 import numpy as np
 import pytest
 

@@ -501,8 +501,10 @@ class CodeGenerator(ast.NodeVisitor):
         for op, right_node in zip(node.ops, node.comparators):
             right = self.visit(right_node)
             if isinstance(op, (ast.Is, ast.IsNot, ast.In, ast.NotIn)):
-                if isinstance(left, tensor) or isinstance(right, tensor):
-                    raise sem.error("`is`/`in` compare compile-time values only")
+                # `ptr is not None` on a run-time value is a compile-time identity test (as in
+                # Triton: optional pointer arguments are passed as None); `in` needs constants.
+                if isinstance(op, (ast.In, ast.NotIn)) and (isinstance(left, tensor) or isinstance(right, tensor)):
+                    raise sem.error("`in` compares compile-time values only")
                 l, r = _cv(left), _cv(right)
                 v = {ast.Is: lambda: l is r, ast.IsNot: lambda: l is not r,
                      ast.In: lambda: l in r, ast.NotIn: lambda: l not in r}[type(op)]()

@@ -113,10 +113,10 @@ def _ufunc_fn(name, dt, scan: bool, axis: int):
         method = uf.accumulate if scan else uf.reduce
         return lambda x: method(x.astype(F32), axis=axis).astype(dt)
     method = uf.accumulate if scan else uf.reduce
-    fn = (lambda x: method(x, axis=axis, dtype=dt)) if dt.kind in "iub" else (lambda x: method(x, axis=axis))
     if name in ("arith.maxui", "arith.minui"):
-        fn = as_unsigned(fn, dt)
-    return fn
+        # compare as unsigned: reduce in the unsigned twin type (not `dt`, which is signed)
+        return as_unsigned(lambda x: method(x, axis=axis), dt)
+    return (lambda x: method(x, axis=axis, dtype=dt)) if dt.kind in "iub" else (lambda x: method(x, axis=axis))
 
 
 def _tree_reduce(xs, combine):
