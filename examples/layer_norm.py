@@ -43,12 +43,13 @@ def layer_norm_kernel(x_ptr, y_ptr, w_ptr, b_ptr, mean_ptr, rstd_ptr, stride, n_
 
 def layer_norm(x, w, b, eps=1e-5, BLOCK=1024):
     rows, cols = x.shape
-    y = np.empty_like(x)
-    mean = np.empty(rows, np.float32)
-    rstd = np.empty(rows, np.float32)
+    # outputs come from kaiyuan's caching allocator: reused, so no fresh pages to fault in per call
+    y = ky.empty(x.shape, dtype=x.dtype)
+    mean = ky.empty((rows,), dtype="fp32")
+    rstd = ky.empty((rows,), dtype="fp32")
     layer_norm_kernel[(rows,)](x, y, w, b, mean, rstd, x.strides[0] // x.itemsize, cols, eps,
                                BLOCK=min(BLOCK, ky.next_power_of_2(cols)))
-    return y, mean, rstd
+    return y.numpy(), mean.numpy(), rstd.numpy()
 
 
 def layer_norm_numpy(x, w, b, eps=1e-5):

@@ -25,7 +25,7 @@ class HostAllocator(Allocator):
             raise OutOfMemoryError(f"cannot allocate {nbytes} bytes on {self.device.name}",
                                    hint="free tensors you no longer need, or use smaller ones") from None
         start = (-raw.ctypes.data) % ALIGN
-        return Buffer(self.device, nbytes, raw[start:start + nbytes])
+        return Buffer(self.device, nbytes, raw[start:start + nbytes], address=raw.ctypes.data + start)
 
     def free(self, buffer: Buffer) -> None:
         buffer.handle = None
@@ -48,7 +48,7 @@ class HostAllocator(Allocator):
         """Borrow the memory of `array` (any strides): the buffer spans every element it reaches."""
         lo, hi = np.lib.array_utils.byte_bounds(array) if hasattr(np.lib, "array_utils") else np.byte_bounds(array)
         base = np.asarray(_Memory(lo, hi - lo, array)) if hi > lo else np.empty(0, np.uint8)
-        return Buffer(self.device, hi - lo, base, owner=array)
+        return Buffer(self.device, hi - lo, base, owner=array, address=lo)
 
 
 class _Memory:

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -34,6 +35,28 @@ def cache_key(ir_text: str, target: str, options: dict, toolchain: str) -> str:
         h.update(part.encode())
         h.update(b"\0")
     return h.hexdigest()
+
+
+_FINGERPRINTS: dict[str, str] = {}
+
+
+def backend_fingerprint(compiler) -> str:
+    """Hash of the source files of the package that defines `compiler`'s class.
+
+    kaiyuan's version number alone does not change when a backend's code generator does (a
+    development checkout, a patched install); keying on the generator's own source means a
+    changed emitter never gets a binary built by the old one."""
+    module = sys.modules.get(type(compiler).__module__)
+    folder = Path(getattr(module, "__file__", "") or ".").parent
+    key = str(folder)
+    if key not in _FINGERPRINTS:
+        h = hashlib.sha256()
+        for path in sorted(folder.glob("*")):
+            if path.suffix in (".py", ".h", ".c", ".cl", ".cu") and path.is_file():
+                h.update(path.name.encode())
+                h.update(path.read_bytes())
+        _FINGERPRINTS[key] = h.hexdigest()[:16]
+    return _FINGERPRINTS[key]
 
 
 def stage_filename(index: int, name: str, kind: str) -> str:

@@ -15,14 +15,18 @@ from __future__ import annotations
 import functools
 import inspect
 
-from ..runtime.backend import ScalarArg
-from ..runtime.dtypes import BY_NAME, dtype as to_dtype
+import numpy as np
+
+from ..runtime.backend import Buffer, PointerArg, ScalarArg
+from ..runtime.dtypes import BY_NAME, _TABLE, dtype as to_dtype
 from ..runtime.errors import ArgumentError, KaiyuanError, LaunchError
 from ..runtime.interop import as_kernel_pointer, host_device
 from ..runtime.registry import default_device, get_device
 from ..runtime.stream import current_stream
 from ..runtime.tensor import Tensor
 from .pipeline import CompiledKernel, compile_module
+
+_NP_DTYPES = {d.np: d for d in _TABLE if d.kind != "uint" or d.np.kind == "u"}
 
 # Launch options Triton accepts that mean nothing on our backends (kept for compatibility).
 _LAUNCH_OPTIONS = {"num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion", "debug",
@@ -51,6 +55,7 @@ class JITFunction:
         self.do_not_specialize = {self.arg_names[d] if isinstance(d, int) else d for d in do_not_specialize}
         self.name = name or fn.__name__
         self.cache: dict = {}
+        self._last: _LastLaunch | None = None
         code = fn.__code__
         self.where = f"{code.co_filename}:{code.co_firstlineno}"
 
@@ -89,9 +94,15 @@ class JITFunction:
 
     # ------------------------------------------------------------------ launching
     def run(self, *args, grid, **kwargs):
-        values = self.bind(args, kwargs)
-        specs, launch_args, device = self.specialise(values)
-        kernel = self.kernel_for(specs, device)
+        memo = self._last
+        if memo is not None and memo.matches(args, kwargs):
+            values, launch_args, device, kernel = memo.values, memo.launch_args, memo.device, memo.kernel
+        else:
+            values = self.bind(args, kwargs)
+            specs, launch_args, device = self.specialise(values)
+            kernel = self.kernel_for(specs, device)
+            reusable = all(type(a) in _REUSABLE for a in args) and all(type(v) in _REUSABLE for v in kwargs.values())
+            self._last = _LastLaunch(args, kwargs, values, launch_args, device, kernel) if reusable else None
         grid3 = _grid(grid, values, self)
         if grid3[0] * grid3[1] * grid3[2] == 0:
             return kernel
@@ -122,6 +133,13 @@ class JITFunction:
                 continue
             if host is None and not isinstance(v, Tensor):
                 host = host_device()
+            if type(v) is np.ndarray and v.flags.c_contiguous and v.dtype in _NP_DTYPES:
+                # the common case, kept short: a contiguous numpy array borrowed by a host device
+                dt, addr = _NP_DTYPES[v.dtype], v.ctypes.data
+                ptr = PointerArg(Buffer(host, v.nbytes, v.reshape(-1).view(np.uint8), owner=v, address=addr), 0, dt)
+                specs.append((name, "ptr", dt.name, addr % 16 == 0))
+                launch_args.append(ptr)
+                continue
             try:
                 ptr, dev, dt = as_kernel_pointer(v, host)
             except KaiyuanError as e:
@@ -175,11 +193,47 @@ class JITFunction:
         return compile_module(module, device, meta, options)
 
 
+# Argument types whose memory cannot move while we hold them (a numpy array we reference cannot be
+# resized in place; a ky.Tensor's buffer is fixed). DLPack producers (torch) can swap storage.
+_REUSABLE = {np.ndarray, Tensor, int, float, bool, str, type(None)}
+
+
+class _LastLaunch:
+    """The previous launch's arguments and what was derived from them.
+
+    A kernel is usually launched again and again on the same arrays (a training step, a
+    benchmark loop). When every argument is the same object as last time (same dtype; scalars
+    equal) and the default device is unchanged, the binding, specialisation and pointer
+    arguments are reused: the launch costs a few identity checks instead of ~15 us of Python.
+    It holds the last launch's arguments alive until the next launch of this kernel."""
+
+    __slots__ = ("args", "kwargs", "dtypes", "values", "launch_args", "device", "kernel", "default")
+
+    def __init__(self, args, kwargs, values, launch_args, device, kernel):
+        self.args, self.kwargs = args, kwargs
+        self.dtypes = tuple(getattr(a, "dtype", None) for a in args)
+        self.values, self.launch_args, self.device, self.kernel = values, launch_args, device, kernel
+        self.default = default_device()
+
+    def matches(self, args, kwargs) -> bool:
+        if len(args) != len(self.args) or kwargs.keys() != self.kwargs.keys():
+            return False
+        for a, b, dt in zip(args, self.args, self.dtypes):
+            if a is not b and not (type(a) is type(b) and type(a) in (int, float, bool) and a == b):
+                return False
+            if dt is not None and a.dtype is not dt:
+                return False
+        for k, v in kwargs.items():
+            old = self.kwargs[k]
+            if v is not old and not (type(v) is type(old) and v == old):
+                return False
+        return default_device() is self.default
+
+
 def _aligned16(ptr) -> bool:
     """Is the address 16-byte aligned? Host buffers (numpy handles) wrap the caller's array, so
     their offset alone says nothing: use the real address there."""
-    base = getattr(getattr(ptr.buffer.handle, "ctypes", None), "data", None)
-    return ((base if isinstance(base, int) else 0) + ptr.offset) % 16 == 0
+    return ((ptr.buffer.address or 0) + ptr.offset) % 16 == 0
 
 
 def _hashable(v):

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..ir.text import print_module
 from ..runtime.backend import Device, Program
 from ..runtime.errors import CompilationError, KaiyuanError
-from .cache import DiskCache, cache_key, write_stages
+from .cache import DiskCache, backend_fingerprint, cache_key, write_stages
 from .passes import simplify
 
 
@@ -48,7 +48,7 @@ def compile_module(module, device: Device, meta: dict, options: dict | None = No
     # The stages see `meta` (argument types, constants, divisibility): it is part of the key, or a
     # specialisation that differs only there (n % 16 == 0 or not) would get another's binary and meta.
     key = cache_key(ir_text, compiler.target, {"options": options, "meta": _jsonable(meta)},
-                    compiler.toolchain_version())
+                    compiler.toolchain_version() + backend_fingerprint(compiler))
     cache = DiskCache()
     hit = cache.get(key)
     if hit is not None:

@@ -32,6 +32,7 @@ class Buffer:
     handle: Any
     owner: Any = None  # keeps an imported host object (numpy array, dlpack capsule) alive
     freed: bool = False
+    address: int | None = None  # host address of byte 0 when the CPU can address it (host backends)
 
 
 @dataclass(frozen=True)

@@ -134,7 +134,7 @@ def _uses_host_allocator_layout(allocator) -> bool:
 def _fast_host_buffer(arr: np.ndarray, device: Device) -> tuple[Buffer, int] | None:
     """The HostAllocator's handle (uint8 array over the byte bounds), built from a contiguous root."""
     if arr.flags.c_contiguous:
-        return Buffer(device, arr.nbytes, arr.reshape(-1).view(np.uint8), owner=arr), 0
+        return Buffer(device, arr.nbytes, arr.reshape(-1).view(np.uint8), owner=arr, address=arr.ctypes.data), 0
     root = arr
     while isinstance(root.base, np.ndarray):
         root = root.base
@@ -143,7 +143,7 @@ def _fast_host_buffer(arr: np.ndarray, device: Device) -> tuple[Buffer, int] | N
     if not root.flags.c_contiguous or lo < start or hi > start + root.nbytes:
         return None
     handle = root.reshape(-1).view(np.uint8)[lo - start:hi - start]
-    return Buffer(device, hi - lo, handle, owner=arr), arr.ctypes.data - lo
+    return Buffer(device, hi - lo, handle, owner=arr, address=lo), arr.ctypes.data - lo
 
 
 def _byte_bounds(arr: np.ndarray) -> tuple[int, int]:

@@ -56,7 +56,7 @@ class CachingAllocator:
             self.peak = max(self.peak, self.allocated)
             self.num_allocs += 1
         handle = block.handle[:nbytes] if isinstance(block.handle, np.ndarray) else block.handle
-        buffer = Buffer(self.device, nbytes, handle, owner=block)
+        buffer = Buffer(self.device, nbytes, handle, owner=block, address=block.address)
         # Tied to the buffer, not to a tensor: a launch still queued on a stream holds the buffer,
         # so its memory cannot be handed out again before that work ran.
         self.live[id(block)] = weakref.finalize(buffer, self._release, block)

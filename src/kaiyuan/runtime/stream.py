@@ -159,8 +159,12 @@ def current_stream(device=None) -> Stream:
     from .registry import get_device
 
     dev = get_device(device)
-    stack = getattr(_local, "stacks", {}).get(dev.name)
-    return stack[-1] if stack else default_stream(dev)
+    stacks = getattr(_local, "stacks", None)
+    stack = stacks.get(dev.name) if stacks else None
+    if stack:
+        return stack[-1]
+    s = _default_streams.get(dev.name)  # the launch hot path: no lock once the stream exists
+    return s if s is not None and s.device is dev else default_stream(dev)
 
 
 @contextmanager

@@ -245,15 +245,28 @@ def open_fused_reduce(em, op) -> str:
         w = width(element_of(t))
         init = f"(({c})1 << {w - 1})" if red == "max" else f"(({c})~((({utype(t)})1) << {w - 1}))"
     em.line(f"{c} {acc} = {init};")
+    if red.startswith("ky_"):
+        # NaN-propagating max/min, vectorised: a plain max/min reduction (vmaxps) plus a
+        # separate "saw a NaN" flag, instead of a declared reduction gcc cannot vectorise well.
+        em.line(f"int {acc}_nan = 0;")
+        return f"reduction({red[3:6]}:{acc}) reduction(|:{acc}_nan)"
     return f"reduction({red}:{acc})"
 
 
 def fused_reduce_step(em, op, idx) -> None:
     acc, x = _acc(em, op), em.fresh("x")
     em.line(f"{ctype(op.srcs[0].type)} {x} = {em.ref(op.srcs[0], idx)};")
+    red = simple_combiner(op)
+    if red.startswith("ky_"):
+        cmp = ">" if red.startswith("ky_max") else "<"
+        em.line(f"{acc} = {x} {cmp} {acc} ? {x} : {acc};")
+        em.line(f"{acc}_nan |= {x} != {x};")
+        return
     combine(em, op, [acc], [x])
 
 
 def close_fused_reduce(em, op) -> None:
     acc = _acc(em, op)
+    if simple_combiner(op).startswith("ky_"):
+        em.line(f"if ({acc}_nan) {acc} = NAN;")
     em.line(f"{ctype(op.results[0].type)} {em.sname(op.results[0])} = {acc};")

@@ -25,6 +25,8 @@ _ADDR: dict[int, tuple[object, int]] = {}
 
 
 def _address(buf) -> int:
+    if buf.address is not None:
+        return buf.address
     h = buf.handle
     hit = _ADDR.get(id(h))
     if hit is not None and hit[0] is h:
