@@ -151,17 +151,31 @@ class Emitter:
         return f"({self.ref(op.mask, idx)} ? {p} : {other})"
 
     # ---------------------------------------------------------------- loops over tiles
-    def open_loops(self, shape, simd: bool = True, prefix: str = "i", clauses: str = "") -> tuple:
+    lane_index = ""  # set while emitting a lane-blocked loop: the lane variable of its inner level
+
+    def open_loops(self, shape, simd: bool = True, prefix: str = "i", clauses: str = "", lanes: int = 0) -> tuple:
+        """Loops over a tile; with `lanes`, the innermost loop is split into blocks of `lanes`
+        and a lane loop (see emit_tiles.LANES)."""
         idx = tuple(f"{prefix}{k}" for k in range(len(shape)))
         for k, (i, n) in enumerate(zip(idx, shape)):
-            if simd and k == len(shape) - 1:
+            inner = k == len(shape) - 1
+            if inner and lanes:
+                self.line(f"for (int {i}b = 0; {i}b < {n}; {i}b += {lanes}) {{")
+                self.depth += 1
+                self.line("#pragma omp simd")
+                self.line(f"for (int {i}l = 0; {i}l < {lanes}; {i}l++) {{")
+                self.depth += 1
+                self.line(f"int {i} = {i}b + {i}l;")
+                self.lane_index = f"{i}l"
+                continue
+            if simd and inner:
                 self.line(f"#pragma omp simd {clauses}".rstrip())
             self.line(f"for (int {i} = 0; {i} < {n}; {i}++) {{")
             self.depth += 1
         return idx
 
-    def close_loops(self, shape) -> None:
-        for _ in shape:
+    def close_loops(self, shape, lanes: bool = False) -> None:
+        for _ in range(len(shape) + (1 if lanes else 0)):
             self.depth -= 1
             self.line("}")
 
@@ -171,7 +185,8 @@ class Emitter:
             return
         reduces = [op for op in g.ops if op.name == "ky.reduce"]
         clauses = [emit_tiles.open_fused_reduce(self, op) for op in reduces]
-        self.idx = self.open_loops(g.shape, clauses=" ".join(clauses))
+        blocked = bool(reduces) and emit_tiles.lane_blocked(g.shape[-1])
+        self.idx = self.open_loops(g.shape, clauses=" ".join(clauses), lanes=emit_tiles.LANES if blocked else 0)
         self.temps = set()
         for op in g.ops:
             if op not in live:
@@ -188,8 +203,8 @@ class Emitter:
             self.temps.add(r)
             if r in self.plan.arrays:
                 self.line(f"{self.aname(r)}[{flat(self.idx, g.shape)}] = t{self.vid(r)};")
-        self.close_loops(g.shape)
-        self.temps, self.idx = set(), ()
+        self.close_loops(g.shape, lanes=blocked)
+        self.temps, self.idx, self.lane_index = set(), (), ""
         for op in reduces:
             emit_tiles.close_fused_reduce(self, op)
 
