@@ -94,6 +94,16 @@ class JITFunction:
 
     # ------------------------------------------------------------------ launching
     def run(self, *args, grid, **kwargs):
+        try:
+            return self._run(args, kwargs, grid)
+        except LaunchError as e:
+            if e.loc == self.where:  # a malformed launch: point at the caller's line, not the kernel's
+                e.loc = _caller_location()
+                e.message += f" (kernel defined at {self.where})"
+                e.args = (str(e),)
+            raise
+
+    def _run(self, args, kwargs, grid):
         memo = self._last
         if memo is not None and memo.matches(args, kwargs):
             values, launch_args, device, kernel = memo.values, memo.launch_args, memo.device, memo.kernel
@@ -228,6 +238,21 @@ class _LastLaunch:
             if v is not old and not (type(v) is type(old) and v == old):
                 return False
         return default_device() is self.default
+
+
+def _caller_location() -> str | None:
+    """file:line of the innermost frame outside kaiyuan (the user's launch)."""
+    import os
+    import sys
+
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    frame = sys._getframe(1)
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith(package + os.sep) and "functools" not in path:
+            return f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
 
 
 def _aligned16(ptr) -> bool:
