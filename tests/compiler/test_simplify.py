@@ -115,7 +115,7 @@ def test_simplify_is_idempotent_on_frontend_output():
     import kaiyuan as ky
     import kaiyuan.language as kl
 
-    from .helpers import raw_ir
+    from ..kernel_ir import raw_ir
 
     @ky.jit
     def k(x_ptr, n, B: kl.constexpr):

@@ -8,7 +8,7 @@ import kaiyuan as ky
 import kaiyuan.ir as kir
 from kaiyuan.ir import parse_module, print_module
 
-from .helpers import raw_ir
+from ..kernel_ir import raw_ir
 from .kernels import ALL, SIG
 
 

@@ -11,7 +11,7 @@ import kaiyuan as ky
 import kaiyuan.language as kl
 from kaiyuan import CompilationError, ConstexprError
 
-from .helpers import ky_ir, marker_line
+from ..kernel_ir import ky_ir, marker_line
 
 HERE = os.path.abspath(__file__)
 PF = {"x_ptr": "*fp32", "n": "i32"}

@@ -13,7 +13,7 @@ import kaiyuan as ky
 import kaiyuan.language as kl
 from kaiyuan.ir import op_location, parse_module
 
-from .helpers import ky_ir, marker_line, op_lines, raw_ir
+from ..kernel_ir import ky_ir, marker_line, op_lines, raw_ir
 
 HERE = os.path.abspath(__file__)
 F32 = {"x_ptr": "*fp32", "n": "i32"}

@@ -1,26 +1,3 @@
-"""Triton tutorial kernels run on every available device (same fixture as tests/backends).
+"""Triton tutorial kernels run on every available device: the conformance suite's fixture."""
 
-Every test that takes `device` runs once per available device of `kaiyuan.devices()` (today
-`interp` and, once it lands, `cpu`), inside `with ky.device(name):`, so host arrays passed to a
-kernel launch run on that device. The fixture's value is the Device.
-"""
-
-import pytest
-
-import kaiyuan as ky
-
-
-def available_devices() -> list[str]:
-    return [info.name for info in ky.devices() if info.available]
-
-
-def pytest_generate_tests(metafunc):
-    if "device" in metafunc.fixturenames:
-        names = available_devices()
-        metafunc.parametrize("device", names, indirect=True, ids=names)
-
-
-@pytest.fixture
-def device(request):
-    with ky.device(request.param) as dev:
-        yield dev
+from ..backends.conftest import device, pytest_generate_tests  # noqa: F401

@@ -1,4 +1,4 @@
-"""Shared helpers for the frontend tests: compile kernels to `ky` IR text on the interp target,
+"""Shared helpers for the frontend, IR and compiler tests: compile kernels to `ky` IR text on the interp target,
 and find the line of a `# <- NAME` marker in a test file (so expected lines never drift)."""
 
 from __future__ import annotations
