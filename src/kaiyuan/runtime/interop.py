@@ -100,11 +100,15 @@ def host_device() -> Device:
     dev = default_device()
     if dev.is_host:
         return dev
-    for name in ("cpu", "interp"):
+    from .registry import devices
+
+    for info in devices():  # the first present device whose memory is host memory
         try:
-            return get_device(name)
+            candidate = get_device(info.name) if info.available else None
         except DeviceError:
             continue
+        if candidate is not None and candidate.is_host:
+            return candidate
     raise DeviceError("no host device (cpu or interp) is available to hold a host array",
                       hint="see `kaiyuan devices`; pass ky tensors created on your device instead")
 
