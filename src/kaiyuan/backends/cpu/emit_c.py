@@ -23,7 +23,7 @@ from xdsl.ir import Block, Operation
 from ...ir.ky import PtrType, shape_of
 from ...ir.text import op_location
 from ...runtime.errors import UnsupportedError
-from . import emit_tiles
+from . import dot, emit_tiles
 from .ctext import c_string, flat
 from .ctype import ctype
 from .elementwise import lane_expr
@@ -48,6 +48,7 @@ class Emitter:
         self.idx: tuple = ()
         self.asserts: list[tuple[str, str]] = []
         self.uid = 0
+        self.dot_kinds: set[str] = set()   # ky.dot kernels used (dot.py)
 
     # ---------------------------------------------------------------- names and references
     def line(self, s: str) -> None:
@@ -261,6 +262,11 @@ class Emitter:
             names.append(n)
         return names
 
+    def nbytes(self, name: str) -> int:
+        """Bytes of a declared tile array (not sizeof: above STACK_LIMIT the array is a pointer)."""
+        t, n = self.decls[name]
+        return _SIZE.get(t, 8) * n
+
     def assign(self, targets: list[str], values) -> None:
         """targets[k] = values[k], all read before any is written (scf.yield %b, %a swaps)."""
         staged = []
@@ -271,9 +277,9 @@ class Emitter:
                     continue
                 if src in targets:
                     tmp = self.declare(self.fresh("stage"), v.type)
-                    self.line(f"memcpy({tmp}, {src}, sizeof({tmp}));")
+                    self.line(f"memcpy({tmp}, {src}, {self.nbytes(tmp)});")
                     src = tmp
-                staged.append(f"memcpy({tgt}, {src}, sizeof({tgt}));")
+                staged.append(f"memcpy({tgt}, {src}, {self.nbytes(tgt)});")
             else:
                 tmp = self.fresh("y")
                 self.line(f"{ctype(v.type)} {tmp} = {self.sname(v)};")
@@ -293,7 +299,7 @@ class Emitter:
         decls = self.array_decls(total)
         pids = ", ".join(f"int32_t p{a}" for a in AXES) + ", " + ", ".join(f"int32_t g{a}" for a in AXES)
         program = [f"static inline void ky_program({', '.join(params + [pids])}) {{", *decls, *self.body, "}"]
-        return "\n".join([PRELUDE, *program, self.launcher(block.args), self.tables(block.args)]) + "\n"
+        return "\n".join([PRELUDE, dot.helpers(self.dot_kinds), *program, self.launcher(block.args), self.tables(block.args)]) + "\n"
 
     def array_decls(self, total: int) -> list[str]:
         if total <= STACK_LIMIT:
@@ -333,10 +339,12 @@ class Emitter:
         ])
 
 
+_SIZE = {"_Bool": 1, "int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8, "_Float16": 2, "ky_bf16": 2,
+         "float": 4, "double": 8}
+
+
 def _bytes(t: str, n: int) -> int:
-    size = {"_Bool": 1, "int8_t": 1, "int16_t": 2, "int32_t": 4, "int64_t": 8, "_Float16": 2, "ky_bf16": 2,
-            "float": 4, "double": 8}.get(t, 8)
-    return (size * n + 63) // 64 * 64
+    return (_SIZE.get(t, 8) * n + 63) // 64 * 64
 
 
 def _unpack(t, src: str) -> str:

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import math
 
+from xdsl.ir import BlockArgument
+
 from ...ir.ky import element_of, shape_of
 from ...ir.text import op_location
 from .fusion import simple_combiner
 from .ctext import c_string, flat
+from .dot import KINDS
 from .ctype import compute_type, ctype, from_compute, to_compute, utype, width
 
 def combine(em, op, accs: list[str], xs: list[str]) -> None:
@@ -102,17 +105,61 @@ def emit_fold(em, op, scan: bool) -> None:
     em.line("}")
 
 
+def _dot_in_place(em, op) -> bool:
+    """The dot may write its result over its accumulator's storage: the accumulator is read by
+    nothing else and is defined once per execution of the dot (in the dot's block, or an
+    argument of that block) — in `acc = kl.dot(a, b, acc)` inside a K loop, the loop-carried
+    tile is then updated in place instead of copied every iteration."""
+    acc = op.acc
+    if len(list(acc.uses)) != 1:
+        return False
+    if isinstance(acc, BlockArgument):
+        return acc.block is op.parent_block()
+    return acc.owner.parent_block() is op.parent_block()
+
+
+def _dot_operand(em, v, ct: str, count: int) -> str:
+    """A tile as an array of the compute type `ct`: itself, or a converted copy."""
+    name = em.aname(v)
+    if ctype(v.type) == ct:
+        return name
+    tmp = em.fresh("dk")
+    em.decls[tmp] = (ct, count)
+    em.line("#pragma omp simd")
+    em.line(f"for (int q = 0; q < {count}; q++) {tmp}[q] = ({ct}){to_compute(f'{name}[q]', v.type)};")
+    return tmp
+
+
 def emit_dot(em, op) -> None:
+    """Register-blocked micro-kernels (dot.py) for float/double/int32 accumulators; inputs of
+    another type are converted into compute-type copies first. Other accumulators (int64, ...)
+    take the plain i-k-j loop."""
+    (m, k), (_, n) = shape_of(op.a.type), shape_of(op.b.type)
+    rt = op.result.type
+    ct = compute_type(rt)
+    if _dot_in_place(em, op):
+        em.alias[op.result] = em.aname(op.acc)
+    kind = KINDS.get(ct)
+    if kind is None:
+        return _emit_dot_loop(em, op)
+    em.dot_kinds.add(kind)
+    a = _dot_operand(em, op.a, ct, m * k)
+    b = _dot_operand(em, op.b, ct, k * n)
+    cin = _dot_operand(em, op.acc, ct, m * n)
+    r = em.aname(op.result)
+    out = r if ctype(rt) == ct else cin      # else cin is a compute-type copy: accumulate there
+    em.line(f"ky_dot_{kind}({m}, {n}, {k}, {a}, {b}, {cin}, {out});")
+    if out != r:
+        em.line("#pragma omp simd")
+        em.line(f"for (int q = 0; q < {m * n}; q++) {r}[q] = {from_compute(f'{out}[q]', rt)};")
+
+
+def _emit_dot_loop(em, op) -> None:
     (m, k), (_, n) = shape_of(op.a.type), shape_of(op.b.type)
     a, b, c, r = em.aname(op.a), em.aname(op.b), em.aname(op.acc), em.aname(op.result)
     at, rt = op.a.type, op.result.type
     ct = compute_type(rt)
-    if ct == "float":
-        fma = lambda x, y, z: f"fmaf({x}, {y}, {z})"        # noqa: E731
-    elif ct == "double":
-        fma = lambda x, y, z: f"fma({x}, {y}, {z})"          # noqa: E731
-    else:
-        fma = lambda x, y, z: f"({z} + ({ct}){x} * ({ct}){y})"   # noqa: E731
+    fma = lambda x, y, z: f"({z} + ({ct}){x} * ({ct}){y})"   # noqa: E731
     em.line(f"for (int i = 0; i < {m}; i++) {{")
     em.line(f"    {ct} row[{n}] __attribute__((aligned(64)));")
     em.line(f"    for (int j = 0; j < {n}; j++) row[j] = {to_compute(f'{c}[i * {n} + j]', rt)};")

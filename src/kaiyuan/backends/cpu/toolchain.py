@@ -3,7 +3,13 @@
 The compiler is looked up at run time ($CC, then cc, gcc, clang). Flags are fixed and part of the
 cache key: -O3 -march=native for the host's vector ISA, -fopenmp for the grid loop and `omp simd`,
 -fno-math-errno so sqrt/floor vectorise, and -ffp-contract=off so a*b+c rounds twice as numpy
-does (the dot loop asks for fmaf explicitly). No -ffast-math: NaN and inf must behave.
+does (the dot micro-kernels ask for the FMA instruction explicitly). No -ffast-math: NaN and inf
+must behave.
+
+`KAIYUAN_CPU_ISA` narrows the vector path of the dot micro-kernels (dot.py) below what
+-march=native offers: `generic` (portable GNU vector code, 16-byte vectors) or `avx2` (the AVX2/FMA
+path on an AVX-512 machine); `native` or unset: the best the target has. It becomes a -D flag, so
+it is part of the flags and of the cache key.
 """
 
 from __future__ import annotations
@@ -21,6 +27,18 @@ FLAGS = ["-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-fno-math-errn
 ISA_MACROS = {"__SSE4_2__": "sse4.2", "__AVX__": "avx", "__AVX2__": "avx2", "__FMA__": "fma", "__F16C__": "f16c",
               "__AVX512F__": "avx512f", "__AVX512BW__": "avx512bw", "__AVX512VL__": "avx512vl",
               "__AVX512BF16__": "avx512bf16", "__AVX512FP16__": "avx512fp16", "__ARM_NEON": "neon"}
+
+
+ISA_CHOICES = {"native": [], "generic": ["-DKY_ISA_GENERIC"], "avx2": ["-DKY_ISA_AVX2"]}
+
+
+def flags() -> list[str]:
+    """FLAGS plus the KAIYUAN_CPU_ISA choice (a ToolchainError names the valid values)."""
+    isa = os.environ.get("KAIYUAN_CPU_ISA", "native").strip().lower() or "native"
+    if isa not in ISA_CHOICES:
+        raise ToolchainError(f"KAIYUAN_CPU_ISA={isa!r} is not one of {', '.join(ISA_CHOICES)}",
+                             hint="unset it to use the best vector ISA the compiler targets")
+    return FLAGS + ISA_CHOICES[isa]
 
 
 def find_cc() -> str | None:
@@ -43,7 +61,7 @@ def compiler_version(cc: str) -> str:
 
 def version_string() -> str:
     cc = find_cc()
-    return f"{cc} | {compiler_version(cc) if cc else 'none'} | {' '.join(FLAGS)}"
+    return f"{cc} | {compiler_version(cc) if cc else 'none'} | {' '.join(flags())}"
 
 
 @functools.lru_cache(maxsize=None)
@@ -86,7 +104,7 @@ def compile_c(source: str, *, name: str = "kernel", cc: str | None = None, keep:
         with open(c_path, "w") as f:
             f.write(source)
         try:
-            res = subprocess.run([cc, *FLAGS, c_path, "-o", so_path, "-lm"], capture_output=True, text=True,
+            res = subprocess.run([cc, *flags(), c_path, "-o", so_path, "-lm"], capture_output=True, text=True,
                                  timeout=300)
             ok, err = res.returncode == 0 and os.path.exists(so_path), res.stderr
         except (OSError, subprocess.SubprocessError) as e:
