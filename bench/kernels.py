@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
 import kaiyuan as ky  # noqa: E402
+from common import interleaved  # noqa: E402  (bench/common.py: shared timing helpers)
 import layer_norm  # noqa: E402
 import softmax  # noqa: E402
 import vector_add  # noqa: E402
@@ -58,21 +59,6 @@ def launch_overhead_us(n: int = 2000) -> float:
         vector_add.add_kernel[(1,)](x, x, out, 16, BLOCK=16)
     ky.synchronize()
     return (time.perf_counter() - t0) / n * 1e6
-
-
-def interleaved(fns: dict, rounds: int = 15) -> dict:
-    """Median ms of each function, timed in interleaved rounds (A B C A B C ...) so that a
-    machine whose speed drifts (a shared VM) slows every contender alike."""
-    for f in fns.values():
-        f()
-    samples = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, f in fns.items():
-            t0 = time.perf_counter()
-            f()
-            ky.synchronize()
-            samples[k].append((time.perf_counter() - t0) * 1e3)
-    return {k: float(np.median(v)) for k, v in samples.items()}
 
 
 def rows(rows_: int, cols: int) -> list[dict]:

@@ -16,3 +16,5 @@ from .triton import cdiv, next_power_of_2  # noqa: E402
 
 __all__ = list(_runtime_all) + ["CompiledKernel", "JITFunction", "compile", "jit", "Config", "autotune",
                                 "heuristics", "cdiv", "next_power_of_2", "__version__"]
+
+from . import ops  # noqa: E402  (the operator library: ky.ops.matmul, ...; imports the compiler)

@@ -1,4 +1,4 @@
-"""ky.compile, launching with specialisation, grid and argument errors, autotune and heuristics."""
+"""ky.compile, launching with specialisation, grid and argument errors, and heuristics."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 import kaiyuan as ky
 import kaiyuan.language as kl
 from kaiyuan import ArgumentError, LaunchError
-from kaiyuan.compiler import autotune as autotune_mod
 from kaiyuan.compiler import pipeline
 
 HERE = os.path.abspath(__file__)
@@ -249,62 +248,8 @@ def test_kernel_repr_and_where():
     assert "scale" in repr(scale)
 
 
-# -------------------------------------------------------------------------------- autotune
-
-
-def _autotuned(key=("n",)):
-    configs = [ky.Config({"BLOCK": 16}), ky.Config({"BLOCK": 32}), ky.Config({"BLOCK": 64})]
-    return ky.autotune(configs=configs, key=list(key), warmup=0, rep=1)(ky.jit(scale.fn))
-
-
-def test_autotune_picks_a_config_and_persists_it(interp, private_cache, monkeypatch):
-    timed = []
-    real_time = autotune_mod.Autotuner._time
-
-    def spy(self, cfg, args, kwargs, grid):
-        timed.append(cfg.kwargs["BLOCK"])
-        return {16: 3.0, 32: 1.0, 64: 2.0}[cfg.kwargs["BLOCK"]] + 0 * real_time(self, cfg, args, kwargs, grid)
-
-    monkeypatch.setattr(autotune_mod.Autotuner, "_time", spy)
-    x = np.arange(64, dtype=np.float32)
-    out = np.zeros_like(x)
-    grid = lambda meta: ((meta["n"] + meta["BLOCK"] - 1) // meta["BLOCK"],)  # noqa: E731
-    t1 = _autotuned()
-    t1[grid](x, out, 64, 2.0)
-    assert sorted(timed) == [16, 32, 64]
-    assert t1.best_config.kwargs == {"BLOCK": 32}
-    np.testing.assert_allclose(out, x * 2.0)
-    files = list((private_cache / "autotune").glob("*.json"))
-    assert len(files) == 1
-
-    # a second Autotuner instance (a new process) reads the winner from disk without timing
-    timed.clear()
-    t2 = _autotuned()
-    out[:] = 0
-    t2[grid](x, out, 64, 3.0)
-    assert timed == []
-    assert t2.best_config.kwargs == {"BLOCK": 32}
-    np.testing.assert_allclose(out, x * 3.0)
-
-    # a new key value is tuned again
-    t2[grid](x, out, 48, 3.0)
-    assert len(timed) == 3
-
-
-def test_autotune_skips_configs_that_fail(interp, monkeypatch):
-    configs = [ky.Config({"BLOCK": 3}), ky.Config({"BLOCK": 16})]  # arange(0, 3) is fine; 3 is not a power of 2
-    t = ky.autotune(configs=configs, key=["n"], warmup=0, rep=1)(ky.jit(scale.fn))
-    x = np.arange(16, dtype=np.float32)
-    out = np.zeros_like(x)
-    t[(1,)](x, out, 16, 2.0)
-    assert t.best_config is not None
-
-
-def test_autotune_rejects_caller_passing_tuned_params(interp):
-    t = _autotuned()
-    x = np.ones(16, np.float32)
-    with pytest.raises(ArgumentError):
-        t[(1,)](x, x, 16, 1.0, BLOCK=16)
+# ------------------------------------------------------------------------------ heuristics
+# (autotune has its own file: test_autotune.py)
 
 
 def test_heuristics_compute_meta_parameters(interp):

@@ -138,6 +138,12 @@ class Device(ABC):
         """True when buffers live in host memory (zero-copy with numpy)."""
         return False
 
+    @property
+    def is_reference(self) -> bool:
+        """True for a reference implementation that runs kernels to check them, not for speed:
+        timing it means nothing, so autotuning and libraries use small fixed configs there."""
+        return False
+
     def __repr__(self) -> str:
         return f"device({self.name!r})"
 

@@ -25,6 +25,10 @@ class InterpDevice(Device):
         return self._allocator
 
     @property
+    def is_reference(self) -> bool:
+        return True
+
+    @property
     def compiler(self) -> InterpCompiler:
         return self._compiler
 

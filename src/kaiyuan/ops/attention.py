@@ -1,0 +1,205 @@
+"""`ky.ops.scaled_dot_product_attention`: torch.nn.functional.scaled_dot_product_attention, flash style.
+
+Definition
+    scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False,
+                                 scale=None, enable_gqa=False)
+        query (B, H, Lq, E), key (B, Hk, Lk, E), value (B, Hk, Lk, Ev) -> (B, H, Lq, Ev); 3-D inputs
+        (B, L, E) are one head. B and H broadcast between the three (size 1 or equal); Hk == H
+        unless enable_gqa (then H % Hk == 0 and query head h reads key/value head h // (H // Hk)).
+        softmax(q @ k.T * scale + mask) @ v, scale = 1/sqrt(E) by default.
+        attn_mask: bool (True = takes part, as torch) or a float mask added to the scores; any
+        shape that broadcasts to (B, H, Lq, Lk). is_causal: query i sees keys j <= i (torch's
+        top-left alignment when Lq != Lk); with attn_mask both apply. A query row that sees no
+        key gives zeros (as torch 2.x on cpu). dropout_p must be 0 (inference).
+dtypes
+    fp32, fp16, bf16 (scores, running max/sum and the output accumulator in fp32; p is rounded
+    to the input dtype before p @ v, as torch's kernels do), fp64 (all in fp64).
+Kernel
+    `attention_kernel`: one program per (BLOCK_M queries, batch*head). It keeps the BLOCK_M x E
+    query tile, walks the keys in BLOCK_N blocks: s = q @ k_blk.T (kl.dot), masks, running max
+    m and running sum l with the usual rescaling (acc *= exp(m_old - m_new)), acc += p @ v_blk.
+    The Lq x Lk score matrix never exists. With is_causal the loop stops at the block holding the
+    diagonal. E and Ev are used as exact tile widths (kaiyuan's arange needs no power of two).
+    The scale is a constexpr (exact in fp64; the default 1/sqrt(E) adds no specialisation).
+Tuning
+    cpu: `@ky.autotune` over (BLOCK_M, BLOCK_N) in {(64, 64), (32, 128), (128, 32)} keyed on the
+    sizes; interp: one fixed (16, 16).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+import kaiyuan.language as kl
+
+from ..compiler import jit
+from ..compiler.autotune import Config, autotune
+from ..runtime.errors import ArgumentError, UnsupportedError
+from ..runtime.tensor import Tensor
+from ._common import Context, check_dtype, check_offsets, check_same_dtype, launch
+
+DTYPES = ("fp32", "fp64", "fp16", "bf16")
+NEG_INF = float("-inf")
+
+
+@jit
+def attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr, H, GROUP, Lq, Lk,
+                     sqb, sqh, sqm, sqd, skb, skh, skn, skd, svb, svh, svn, svd, sob, soh, som, sod,
+                     smb, smh, smm, smn,
+                     SCALE: kl.constexpr, E: kl.constexpr, EV: kl.constexpr, MASK: kl.constexpr, CAUSAL: kl.constexpr,
+                     FP64: kl.constexpr, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr):
+    pid_m = kl.program_id(0)
+    bh = kl.program_id(1)
+    b = bh // H
+    h = bh % H
+    hk = h // GROUP
+    offs_m = pid_m * BLOCK_M + kl.arange(0, BLOCK_M)
+    rows = offs_m % Lq  # rows past the end re-read valid rows; the store is masked
+    offs_n = kl.arange(0, BLOCK_N)
+    offs_d = kl.arange(0, E)
+    offs_dv = kl.arange(0, EV)
+    q = kl.load(q_ptr + b * sqb + h * sqh + rows[:, None] * sqm + offs_d[None, :] * sqd)
+    k_base = k_ptr + b * skb + hk * skh + offs_d[:, None] * skd
+    v_base = v_ptr + b * svb + hk * svh + offs_dv[None, :] * svd
+    m_base = mask_ptr + b * smb + h * smh + rows[:, None] * smm
+    if FP64:
+        m_i = kl.full((BLOCK_M,), NEG_INF, kl.float64)
+        l_i = kl.zeros((BLOCK_M,), kl.float64)
+        acc = kl.zeros((BLOCK_M, EV), kl.float64)
+    else:
+        m_i = kl.full((BLOCK_M,), NEG_INF, kl.float32)
+        l_i = kl.zeros((BLOCK_M,), kl.float32)
+        acc = kl.zeros((BLOCK_M, EV), kl.float32)
+    end = Lk
+    if CAUSAL:
+        end = kl.minimum(Lk, (pid_m + 1) * BLOCK_M)
+    for start in range(0, end, BLOCK_N):
+        cols = start + offs_n
+        cidx = cols % Lk
+        kt = kl.load(k_base + cidx[None, :] * skn)  # BLOCK_N keys as an E x BLOCK_N tile
+        s = kl.dot(q, kt) * SCALE
+        valid = cols[None, :] < Lk
+        if CAUSAL:
+            valid = valid & (cols[None, :] <= offs_m[:, None])
+        if MASK == 1:
+            valid = valid & (kl.load(m_base + cidx[None, :] * smn) != 0)
+        if MASK == 2:
+            s = s + kl.load(m_base + cidx[None, :] * smn).to(s.dtype)
+        s = kl.where(valid, s, NEG_INF)
+        m_new = kl.maximum(m_i, kl.max(s, axis=1))
+        m_safe = kl.where(m_new == NEG_INF, 0.0, m_new)  # rows that saw no key yet
+        alpha = kl.exp(m_i - m_safe)
+        p = kl.exp(s - m_safe[:, None])
+        l_i = l_i * alpha + kl.sum(p, axis=1)
+        v = kl.load(v_base + cidx[:, None] * svn)
+        acc = acc * alpha[:, None] + kl.dot(p.to(v.dtype), v)
+        m_i = m_new
+    out = acc / kl.where(l_i == 0.0, 1.0, l_i)[:, None]  # a row that saw no key: zeros (torch)
+    kl.store(o_ptr + b * sob + h * soh + offs_m[:, None] * som + offs_dv[None, :] * sod, out,
+             mask=offs_m[:, None] < Lq)
+
+
+CPU_CONFIGS = [
+    Config({"BLOCK_M": 64, "BLOCK_N": 64}),
+    Config({"BLOCK_M": 32, "BLOCK_N": 128}),
+    Config({"BLOCK_M": 128, "BLOCK_N": 32}),
+]
+INTERP_CONFIG = {"BLOCK_M": 16, "BLOCK_N": 16}
+attention_tuned = autotune(configs=CPU_CONFIGS, key=["H", "Lq", "Lk", "E", "EV", "q_ptr"])(attention_kernel)
+
+
+def _bcast(op: str, what: str, *sizes: int) -> int:
+    out = 1
+    for n in sizes:
+        if n != 1:
+            if out != 1 and out != n:
+                raise ArgumentError(f"{op}: {what} sizes {sizes} do not broadcast")
+            out = n
+    return out
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
+                                 enable_gqa=False):
+    """softmax(query @ key.T * scale + mask) @ value without the score matrix (see the module doc)."""
+    op = "scaled_dot_product_attention"
+    if dropout_p:
+        raise UnsupportedError(f"{op}: dropout_p={dropout_p} is not supported", hint="kaiyuan.ops is inference-only: "
+                               "pass dropout_p=0.0")
+    ctx = Context(op, (query, key, value, attn_mask))
+    q, k, v = ctx.operand(query, "query"), ctx.operand(key, "key"), ctx.operand(value, "value")
+    for x in (q, k, v):
+        check_dtype(op, x, DTYPES)
+    check_same_dtype(op, q, k, v)
+    three = q.ndim == 3
+    if not (q.ndim == k.ndim == v.ndim) or q.ndim not in (3, 4):
+        raise ArgumentError(f"{op}: query, key, value must all be 4-D (B, H, L, E) or 3-D (B, L, E); got "
+                            f"{tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+    if three:
+        q, k, v = (x.reshaped((x.shape[0], 1) + x.shape[1:], (x.strides[0], 0) + x.strides[1:]) for x in (q, k, v))
+    (Bq, H, Lq, E), (Bk, Hk, Lk, Ek), (Bv, Hv, Lv, EV) = q.shape, k.shape, v.shape
+    if Ek != E or Lv != Lk or Hv != Hk or Bk != Bv:
+        raise ArgumentError(f"{op}: shapes query {tuple(q.shape)}, key {tuple(k.shape)}, value {tuple(v.shape)} do "
+                            "not fit: need key (B, Hk, Lk, E) and value (B, Hk, Lk, Ev)")
+    B = _bcast(op, "batch", Bq, Bk)
+    if enable_gqa:
+        if Hk == 0 or H % Hk:
+            raise ArgumentError(f"{op}: enable_gqa needs query heads ({H}) divisible by key/value heads ({Hk})")
+        group = H // Hk
+    else:
+        H = _bcast(op, "head", H, Hk)
+        group = 1
+    out_shape = (B, H, Lq, EV)
+    o = ctx.output(out_shape, q.dtype)
+    mask_mode, m = 0, None
+    ms = (0, 0, 0, 0)
+    if attn_mask is not None:
+        m = ctx.operand(attn_mask, "attn_mask")
+        if m.dtype.name == "i1":
+            mask_mode = 1
+        elif m.dtype.is_floating:
+            mask_mode = 2
+        else:
+            raise UnsupportedError(f"{op}: attn_mask has dtype {m.dtype.name}",
+                                   hint="use a bool mask (True = takes part) or a float mask added to the scores")
+        target = (B, H, Lq, Lk)
+        try:
+            if np.broadcast_shapes(tuple(m.shape), target) != target:
+                raise ValueError
+        except ValueError:
+            raise ArgumentError(f"{op}: attn_mask of shape {tuple(m.shape)} does not broadcast to {target}") from None
+        pad = 4 - m.ndim
+        ms = tuple(0 if i < pad or m.shape[i - pad] == 1 else m.strides[i - pad] for i in range(4))
+    check_offsets(op, q, k, v, o, *([m] if m is not None else []))
+    if B * H * Lq * EV == 0:
+        return _finish(ctx, o, three)
+    if Lk == 0 or E == 0:
+        if Lk == 0:  # no key at all: zeros, as a fully masked row
+            o.obj.copy_(np.zeros(out_shape, q.dtype.np))
+            return _finish(ctx, o, three)
+        raise UnsupportedError(f"{op}: head dim E = 0 is not supported")
+    sc = float(scale) if scale is not None else 1.0 / math.sqrt(E)
+
+    def st(x, dim, size):  # stride of a broadcast dim
+        return 0 if x.shape[dim] == 1 and size != 1 else x.strides[dim]
+
+    args = (q.obj, k.obj, v.obj, o.obj, m.obj if m is not None else o.obj, H, group, Lq, Lk,
+            st(q, 0, B), st(q, 1, H), q.strides[2], q.strides[3],
+            st(k, 0, B), st(k, 1, H // group), k.strides[2], k.strides[3],
+            st(v, 0, B), st(v, 1, H // group), v.strides[2], v.strides[3],
+            *o.strides, *ms)
+    flags = {"SCALE": sc, "E": E, "EV": EV, "MASK": mask_mode, "CAUSAL": bool(is_causal), "FP64": q.dtype.name == "fp64"}
+
+    def grid(meta):
+        return (-(-Lq // meta["BLOCK_M"]), B * H)
+
+    launch(ctx, attention_kernel, attention_tuned, CPU_CONFIGS, INTERP_CONFIG, grid, args, flags)
+    return _finish(ctx, o, three)
+
+
+def _finish(ctx: Context, o, three: bool):
+    if three:
+        t = o.obj
+        o.obj = Tensor(t.buffer, (t.shape[0],) + t.shape[2:], t.dtype, None, t.offset)
+    return ctx.result(o)

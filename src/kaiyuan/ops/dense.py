@@ -1,0 +1,191 @@
+"""`ky.ops.linear` and `ky.ops.swiglu_linear`: x @ W.T with the epilogue fused into the GEMM.
+
+Definition
+    linear(input, weight, bias=None, activation=None, residual=None)
+        input (..., in_features), weight (out_features, in_features), bias (out_features,)
+        -> act(input @ weight.T + bias) + residual, shape (..., out_features)
+        activation: None, "relu", "gelu" (erf form, torch's default), "gelu_tanh" (torch's
+        approximate="tanh"), "silu". residual broadcasts to the output's shape and is added
+        after the activation (a transformer's residual connection).
+    swiglu_linear(input, w_gate, w_up, residual=None)
+        -> silu(input @ w_gate.T) * (input @ w_up.T) (+ residual), both products in one kernel.
+dtypes
+    fp32, fp64, fp16, bf16 (fp32 accumulation and epilogue, one rounding at the store).
+    Every operand has the input's dtype.
+Kernels
+    linear: matmul's `gemm_kernel` with B = weight read transposed through its strides and the
+    epilogue constexprs HAS_BIAS / ACT / HAS_RES. Leading dims of input are folded into M when
+    their strides allow (always for contiguous input), else they are the kernel's batch dims.
+    swiglu: `swiglu_kernel`, one program per output tile, two accumulators fed from the same A
+    tile in each K step. Tuning as in matmul (cpu: autotuned; interp: one fixed config).
+"""
+
+from __future__ import annotations
+
+import kaiyuan.language as kl
+
+from ..compiler import jit
+from ..compiler.autotune import Config, autotune, heuristics
+from ..runtime.errors import ArgumentError, UnsupportedError
+from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
+                      contiguous, launch)
+from .gemm import ACTIVATIONS, INTERP_CONFIG, _even_k, acc_code, launch_gemm, zeros_acc
+
+DTYPES = ("fp32", "fp64", "fp16", "bf16")
+
+
+def _prepare(op: str, ctx: Context, x: Operand, weights: list[Operand]):
+    check_dtype(op, x, DTYPES)
+    for w in weights:
+        check_dtype(op, w, DTYPES)
+        check_same_dtype(op, x, w)
+        if w.ndim != 2:
+            raise ArgumentError(f"{op}: {w.name} must be 2-D (out_features, in_features), got shape {tuple(w.shape)}")
+        if w.shape != weights[0].shape:
+            raise ArgumentError(f"{op}: {w.name} has shape {tuple(w.shape)}, {weights[0].name} {tuple(weights[0].shape)}")
+    if x.ndim == 0:
+        raise ArgumentError(f"{op}: input must have at least 1 dimension (..., in_features)")
+    N, K = weights[0].shape
+    if x.shape[-1] != K:
+        raise ArgumentError(f"{op}: input has {x.shape[-1]} features but weight expects {K}",
+                            hint="input (..., in_features), weight (out_features, in_features)")
+    return x.shape[:-1] + (N,), N, K
+
+
+def _residual(op: str, ctx: Context, residual, out_shape) -> Operand | None:
+    if residual is None:
+        return None
+    r = ctx.operand(residual, "residual")
+    check_dtype(op, r, DTYPES)
+    try:
+        import numpy as np
+
+        if np.broadcast_shapes(tuple(r.shape), tuple(out_shape)) != tuple(out_shape):
+            raise ValueError
+    except ValueError:
+        raise ArgumentError(f"{op}: residual of shape {tuple(r.shape)} does not broadcast to the output's "
+                            f"{tuple(out_shape)}") from None
+    return r.reshaped(out_shape, broadcast_strides(r, r.ndim, out_shape))
+
+
+def _fold(x: Operand, c: Operand, r: Operand | None, K: int):
+    """Fold input's leading dims into M where all strides allow: (a, c, r, batch, M)."""
+    lead = x.shape[:-1]
+    ops = [x, c] + ([r] if r is not None else [])
+    dims, sts = collapse(lead, *[o.strides[:-1] for o in ops])
+    if len(lead) == 0:
+        dims, sts = (1,), [(0,)] * len(ops)
+    if len(dims) == 1:
+        M = dims[0]
+        x = x.reshaped((M, K), (sts[0][0], x.strides[-1]))
+        c2 = c.reshaped((M, c.shape[-1]), (sts[1][0], c.strides[-1]))
+        r2 = r.reshaped((M, r.shape[-1]), (sts[2][0], r.strides[-1])) if r is not None else None
+        return x, c2, r2, (), M
+    return x, c, r, lead[:-1], lead[-1]
+
+
+def linear(input, weight, bias=None, activation=None, residual=None):
+    """act(input @ weight.T + bias) + residual in one kernel (torch.nn.functional.linear + epilogue)."""
+    if activation not in ACTIVATIONS:
+        raise UnsupportedError(f"linear: activation {activation!r} is not supported",
+                               hint=f"use one of {', '.join(repr(a) for a in ACTIVATIONS)}")
+    ctx = Context("linear", (input, weight, bias, residual))
+    x, w = ctx.operand(input, "input"), ctx.operand(weight, "weight")
+    out_shape, N, K = _prepare("linear", ctx, x, [w])
+    b = None
+    if bias is not None:
+        b = ctx.operand(bias, "bias")
+        check_dtype("linear", b, DTYPES)
+        if tuple(b.shape) != (N,):
+            raise ArgumentError(f"linear: bias must have shape ({N},), got {tuple(b.shape)}")
+    r = _residual("linear", ctx, residual, out_shape)
+    c = ctx.output(out_shape, x.dtype)
+    wt = w.reshaped((K, N), (w.strides[1], w.strides[0]))  # weight.T, read in place
+    a, c2, r2, batch, M = _fold(x, c, r, K)
+    if a.ndim == 1:
+        a = a.reshaped((1, K), (0, a.strides[0]))
+    launch_gemm(ctx, a, wt, c2, batch, M, N, K, bias=b, act=ACTIVATIONS[activation], residual=r2)
+    return ctx.result(c)
+
+
+@jit
+def swiglu_kernel(a_ptr, g_ptr, u_ptr, c_ptr, r_ptr, M, N, K, sam, sak, sgk, sgn, suk, sun, scm, scn, srm, srn,
+                  HAS_RES: kl.constexpr, ACC: kl.constexpr, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr,
+                  BLOCK_K: kl.constexpr, GROUP_M: kl.constexpr, EVEN_K: kl.constexpr):
+    pid = kl.program_id(0)
+    num_pid_m = kl.cdiv(M, BLOCK_M)
+    num_pid_n = kl.cdiv(N, BLOCK_N)
+    group = GROUP_M * num_pid_n
+    first_m = (pid // group) * GROUP_M
+    group_m = kl.minimum(num_pid_m - first_m, GROUP_M)
+    pid_m = first_m + (pid % group) % group_m
+    pid_n = (pid % group) // group_m
+    rm = pid_m * BLOCK_M + kl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + kl.arange(0, BLOCK_N)
+    rk = kl.arange(0, BLOCK_K)
+    ram = rm % M
+    rbn = rn % N
+    a_ptrs = a_ptr + ram[:, None] * sam + rk[None, :] * sak
+    g_ptrs = g_ptr + rk[:, None] * sgk + rbn[None, :] * sgn
+    u_ptrs = u_ptr + rk[:, None] * suk + rbn[None, :] * sun
+    acc_g = zeros_acc(BLOCK_M, BLOCK_N, ACC)
+    acc_u = zeros_acc(BLOCK_M, BLOCK_N, ACC)
+    for k in range(0, K, BLOCK_K):
+        if EVEN_K:
+            a = kl.load(a_ptrs)
+            g = kl.load(g_ptrs)
+            u = kl.load(u_ptrs)
+        else:
+            a = kl.load(a_ptrs, mask=(k + rk)[None, :] < K, other=0)
+            g = kl.load(g_ptrs, mask=(k + rk)[:, None] < K, other=0)
+            u = kl.load(u_ptrs, mask=(k + rk)[:, None] < K, other=0)
+        acc_g = kl.dot(a, g, acc_g)
+        acc_u = kl.dot(a, u, acc_u)
+        a_ptrs += BLOCK_K * sak
+        g_ptrs += BLOCK_K * sgk
+        u_ptrs += BLOCK_K * suk
+    out = acc_g / (1.0 + kl.exp(-acc_g)) * acc_u
+    mask = (rm[:, None] < M) & (rn[None, :] < N)
+    if HAS_RES:
+        out = out + kl.load(r_ptr + rm[:, None] * srm + rn[None, :] * srn, mask=mask, other=0).to(out.dtype)
+    kl.store(c_ptr + rm[:, None] * scm + rn[None, :] * scn, out, mask=mask)
+
+
+SWIGLU_CPU_CONFIGS = [
+    Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_M": 8}),
+    Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8}),
+]
+swiglu_fixed = heuristics({"EVEN_K": _even_k})(swiglu_kernel)
+swiglu_tuned = autotune(configs=SWIGLU_CPU_CONFIGS, key=["M", "N", "K", "a_ptr", "g_ptr"])(swiglu_fixed)
+
+
+def swiglu_linear(input, w_gate, w_up, residual=None):
+    """silu(input @ w_gate.T) * (input @ w_up.T) (+ residual): the SwiGLU MLP's first half, one kernel."""
+    ctx = Context("swiglu_linear", (input, w_gate, w_up, residual))
+    x = ctx.operand(input, "input")
+    g, u = ctx.operand(w_gate, "w_gate"), ctx.operand(w_up, "w_up")
+    out_shape, N, K = _prepare("swiglu_linear", ctx, x, [g, u])
+    r = _residual("swiglu_linear", ctx, residual, out_shape)
+    c = ctx.output(out_shape, x.dtype)
+    a, c2, r2, batch, M = _fold(x, c, r, K)
+    if batch:  # leading dims that do not fold into M: read contiguous copies
+        a, c2, r2, batch, M = _fold(contiguous(x), c, contiguous(r) if r is not None else None, K)
+    if a.ndim == 1:
+        a = a.reshaped((1, K), (0, a.strides[0]))
+    check_offsets("swiglu_linear", a, g, u, c2, *([r2] if r2 is not None else []))
+    if M == 0 or N == 0:
+        return ctx.result(c)
+    if r2 is None:
+        r2 = c2
+        has_res = False
+    else:
+        has_res = True
+    args = (a.obj, g.obj, u.obj, c2.obj, r2.obj, M, N, K, a.strides[0], a.strides[1], g.strides[1], g.strides[0],
+            u.strides[1], u.strides[0], c2.strides[0], c2.strides[1], r2.strides[0], r2.strides[1])
+
+    def grid(meta):
+        return (-(-M // meta["BLOCK_M"]) * -(-N // meta["BLOCK_N"]),)
+
+    flags = {"HAS_RES": has_res, "ACC": acc_code(x.dtype.name)}
+    launch(ctx, swiglu_fixed, swiglu_tuned, SWIGLU_CPU_CONFIGS, INTERP_CONFIG, grid, args, flags)
+    return ctx.result(c)

@@ -1,0 +1,220 @@
+"""`ky.ops.matmul(input, other)`: matrix product with numpy's / torch.matmul's broadcasting.
+
+Definition
+    input (..., M, K) @ other (..., K, N) -> (..., M, N); leading (batch) dims broadcast.
+    A 1-D input is a row (1, K) whose M dim is dropped from the result; a 1-D other is a
+    column (K, 1) whose N dim is dropped. 0-d operands: ArgumentError (as numpy).
+dtypes
+    fp32, fp64, fp16, bf16 (products accumulated in fp32, result rounded once to the input
+    dtype), int8 (int32 accumulation and result). Both operands must have the same dtype.
+Kernel
+    `gemm_kernel`: one program per BLOCK_M x BLOCK_N tile of one batch entry (grid axis 0: tiles
+    in grouped order, axis 1: batch). The K loop loads a BLOCK_M x BLOCK_K tile of A and a
+    BLOCK_K x BLOCK_N tile of B through their strides (transposed and strided inputs are read in
+    place; broadcast batch dims have stride 0) and accumulates with `kl.dot(a, b, acc)`.
+    Row/column indices are wrapped (`rm % M`) so loads need no M/N masks; when K is a multiple
+    of BLOCK_K (heuristic EVEN_K) the K mask is compiled out. The epilogue (bias, activation,
+    residual: used by `linear`) runs on the accumulator before the one store.
+Tuning
+    cpu: `@ky.autotune` over three tile shapes keyed on M, N, K and the operands' dtype/shape;
+    interp: one fixed small config, never tuned.
+"""
+
+from __future__ import annotations
+
+import kaiyuan.language as kl
+
+from ..compiler import jit
+from ..compiler.autotune import Config, autotune, heuristics
+from ..runtime.errors import ArgumentError, UnsupportedError
+from ..runtime.tensor import Tensor
+from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
+                      launch, pad_dims)
+
+DTYPES = ("fp32", "fp64", "fp16", "bf16", "i8")
+OUT_DTYPE = {"i8": "i32"}
+
+# activation codes (constexpr ACT of the GEMM kernels)
+ACTIVATIONS = {None: 0, "relu": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4}
+
+
+@jit
+def activation(x, ACT: kl.constexpr):
+    """The epilogue activation `ACT` (see ACTIVATIONS) applied to an accumulator tile."""
+    if ACT == 1:
+        x = kl.maximum(x, 0.0)
+    if ACT == 2:
+        x = 0.5 * x * (1.0 + kl.erf(x * 0.7071067811865476))
+    if ACT == 3:
+        x = 0.5 * x * (1.0 + kl.tanh(0.7978845608028654 * (x + 0.044715 * x * x * x)))
+    if ACT == 4:
+        x = x / (1.0 + kl.exp(-x))
+    return x
+
+
+@jit
+def zeros_acc(BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, ACC: kl.constexpr):
+    """A zero accumulator tile: ACC 0 = fp32, 1 = fp64, 2 = int32 (see acc_code)."""
+    if ACC == 1:
+        acc = kl.zeros((BLOCK_M, BLOCK_N), dtype=kl.float64)
+    elif ACC == 2:
+        acc = kl.zeros((BLOCK_M, BLOCK_N), dtype=kl.int32)
+    else:
+        acc = kl.zeros((BLOCK_M, BLOCK_N), dtype=kl.float32)
+    return acc
+
+
+def acc_code(dtype_name: str) -> int:
+    return {"fp64": 1, "i8": 2}.get(dtype_name, 0)
+
+
+@jit
+def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, r_ptr, M, N, K, B1, B2,
+                sa0, sa1, sa2, sam, sak, sb0, sb1, sb2, sbk, sbn, sc0, sc1, sc2, scm, scn,
+                s_bias, sr0, sr1, sr2, srm, srn,
+                HAS_BIAS: kl.constexpr, ACT: kl.constexpr, HAS_RES: kl.constexpr,
+                BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, BLOCK_K: kl.constexpr, GROUP_M: kl.constexpr,
+                ACC: kl.constexpr, EVEN_K: kl.constexpr):
+    # tile of C: grouped ordering (GROUP_M rows of tiles share B tiles while they are in cache)
+    pid = kl.program_id(0)
+    num_pid_m = kl.cdiv(M, BLOCK_M)
+    num_pid_n = kl.cdiv(N, BLOCK_N)
+    group = GROUP_M * num_pid_n
+    first_m = (pid // group) * GROUP_M
+    group_m = kl.minimum(num_pid_m - first_m, GROUP_M)
+    pid_m = first_m + (pid % group) % group_m
+    pid_n = (pid % group) // group_m
+    # batch entry: program_id(1) = (b0 * B1 + b1) * B2 + b2
+    pid_b = kl.program_id(1)
+    b2 = pid_b % B2
+    b1 = (pid_b // B2) % B1
+    b0 = pid_b // (B2 * B1)
+    a_ptr += b0 * sa0 + b1 * sa1 + b2 * sa2
+    b_ptr += b0 * sb0 + b1 * sb1 + b2 * sb2
+    c_ptr += b0 * sc0 + b1 * sc1 + b2 * sc2
+
+    rm = pid_m * BLOCK_M + kl.arange(0, BLOCK_M)
+    rn = pid_n * BLOCK_N + kl.arange(0, BLOCK_N)
+    rk = kl.arange(0, BLOCK_K)
+    ram = rm % M  # rows past the end re-read valid rows: no mask on the loads, masked at the store
+    rbn = rn % N
+    a_ptrs = a_ptr + ram[:, None] * sam + rk[None, :] * sak
+    b_ptrs = b_ptr + rk[:, None] * sbk + rbn[None, :] * sbn
+    acc = zeros_acc(BLOCK_M, BLOCK_N, ACC)
+    for k in range(0, K, BLOCK_K):
+        if EVEN_K:
+            a = kl.load(a_ptrs)
+            b = kl.load(b_ptrs)
+        else:
+            a = kl.load(a_ptrs, mask=(k + rk)[None, :] < K, other=0)
+            b = kl.load(b_ptrs, mask=(k + rk)[:, None] < K, other=0)
+        acc = kl.dot(a, b, acc)
+        a_ptrs += BLOCK_K * sak
+        b_ptrs += BLOCK_K * sbk
+
+    # epilogue, on the accumulator: + bias, activation, + residual; then one store
+    if HAS_BIAS:
+        bias = kl.load(bias_ptr + rbn * s_bias)
+        acc = acc + bias[None, :].to(acc.dtype)
+    acc = activation(acc, ACT)
+    mask = (rm[:, None] < M) & (rn[None, :] < N)
+    if HAS_RES:
+        r_ptr += b0 * sr0 + b1 * sr1 + b2 * sr2
+        res = kl.load(r_ptr + rm[:, None] * srm + rn[None, :] * srn, mask=mask, other=0)
+        acc = acc + res.to(acc.dtype)
+    kl.store(c_ptr + rm[:, None] * scm + rn[None, :] * scn, acc, mask=mask)
+
+
+def _even_k(args) -> bool:
+    return args["K"] % args["BLOCK_K"] == 0
+
+
+# Tiles stay at or below 64 x 128: larger ones (128 x 128 with a residual epilogue, or fp64)
+# overflow the cpu backend's stack budget for tile temporaries (see docs/ops.md).
+CPU_CONFIGS = [
+    Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8}),
+    Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_M": 8}),
+    Config({"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_M": 8}),
+]
+INTERP_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8}
+
+gemm_fixed = heuristics({"EVEN_K": _even_k})(gemm_kernel)
+gemm_tuned = autotune(configs=CPU_CONFIGS, key=["M", "N", "K", "a_ptr", "b_ptr"])(gemm_fixed)
+
+
+def launch_gemm(ctx: Context, a: Operand, b: Operand, c: Operand, batch: tuple, M: int, N: int, K: int,
+                bias: Operand | None = None, act: int = 0, residual: Operand | None = None) -> None:
+    """c[batch] = epilogue(a[batch] @ b[batch]); a (..., M, K), b (..., K, N), c (batch..., M, N).
+
+    `bias` is 1-D (N,), `residual` broadcasts to c's shape."""
+    operands = [a, b, c] + ([residual] if residual is not None else [])
+    check_offsets(ctx.op, *operands)
+    bstrides = [broadcast_strides(x, x.ndim - 2, batch) for x in operands]
+    dims, bstrides = collapse(batch, *bstrides)
+    if len(dims) > 3:
+        raise UnsupportedError(f"{ctx.op}: the batch dims {batch} do not collapse to 3 or fewer",
+                               hint="make the inputs contiguous, or reshape the batch dims")
+    if M == 0 or N == 0 or any(n == 0 for n in batch):
+        return
+    dims, _ = pad_dims(dims, dims, 3)
+    bst = [pad_dims(s, s, 3)[1] for s in bstrides]
+    rst = bst[3] if residual is not None else (0, 0, 0)
+    r_mn = residual.strides[-2:] if residual is not None else (0, 0)
+    if residual is not None:
+        r_mn = tuple(0 if residual.shape[-2 + i] == 1 else residual.strides[-2 + i] for i in range(2))
+    nbatch = dims[0] * dims[1] * dims[2]
+    args = (a.obj, b.obj, c.obj, bias.obj if bias is not None else c.obj,
+            residual.obj if residual is not None else c.obj, M, N, K, dims[1], dims[2],
+            *bst[0], a.strides[-2], a.strides[-1], *bst[1], b.strides[-2], b.strides[-1],
+            *bst[2], c.strides[-2], c.strides[-1], bias.strides[0] if bias is not None else 0, *rst, *r_mn)
+    flags = {"HAS_BIAS": bias is not None, "ACT": act, "HAS_RES": residual is not None, "ACC": acc_code(a.dtype.name)}
+
+    def grid(meta):
+        return (-(-M // meta["BLOCK_M"]) * -(-N // meta["BLOCK_N"]), nbatch)
+
+    launch(ctx, gemm_fixed, gemm_tuned, CPU_CONFIGS, INTERP_CONFIG, grid, args, flags)
+
+
+def matmul(input, other):
+    """Matrix product of `input` and `other` with numpy.matmul's rules (see the module doc)."""
+    ctx = Context("matmul", (input, other))
+    a, b = ctx.operand(input, "input"), ctx.operand(other, "other")
+    check_dtype("matmul", a, DTYPES)
+    check_dtype("matmul", b, DTYPES)
+    check_same_dtype("matmul", a, b)
+    if a.ndim == 0 or b.ndim == 0:
+        raise ArgumentError("matmul: both arguments need at least 1 dimension",
+                            hint="use multiplication (*) for scalars")
+    drop_m, drop_n = a.ndim == 1, b.ndim == 1
+    if drop_m:
+        a = a.reshaped((1,) + a.shape, (0,) + a.strides)
+    if drop_n:
+        b = b.reshaped(b.shape + (1,), b.strides + (0,))
+    (M, K), (K2, N) = a.shape[-2:], b.shape[-2:]
+    if K != K2:
+        raise ArgumentError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match in the contracted dim "
+                            f"({K} != {K2})", hint="input (..., M, K) @ other (..., K, N)")
+    batch = broadcast_batch("matmul", a.shape[:-2], b.shape[:-2])
+    c = ctx.output(batch + (M, N), OUT_DTYPE.get(a.dtype.name, a.dtype.name))
+    launch_gemm(ctx, a, b, c, batch, M, N, K)
+    shape = batch + ((M,) if not drop_m else ()) + ((N,) if not drop_n else ())
+    t = c.obj
+    c = c.reshaped(shape, ())
+    c.obj = Tensor(t.buffer, shape, t.dtype, None, t.offset)
+    return ctx.result(c)
+
+
+def broadcast_batch(op: str, *shapes) -> tuple:
+    out: list = []
+    for shape in shapes:
+        pad = len(shape) - len(out)
+        if pad > 0:
+            out = [1] * pad + out
+        for i, n in enumerate(shape):
+            j = len(out) - len(shape) + i
+            if n != 1 and out[j] != 1 and out[j] != n:
+                raise ArgumentError(f"{op}: batch dims {' and '.join(str(tuple(s)) for s in shapes)} do not broadcast",
+                                    hint="batch dims must be equal or 1 (numpy broadcasting)")
+            if n != 1:
+                out[j] = n
+    return tuple(out)

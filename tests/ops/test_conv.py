@@ -1,0 +1,75 @@
+"""ky.ops.conv2d against torch.nn.functional.conv2d (float64 reference)."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import kaiyuan as ky
+from kaiyuan import ops
+
+from .conftest import assert_close, rand
+
+# (N, C, H, W, OC, KH, KW, stride, padding, dilation, groups)
+CASES = [
+    (1, 3, 7, 9, 5, 3, 3, 1, 1, 1, 1),
+    (2, 4, 9, 7, 6, 3, 3, 2, 1, 1, 1),
+    (1, 6, 11, 10, 4, 3, 2, (2, 1), (1, 0), (2, 1), 2),
+    (1, 4, 8, 8, 4, 3, 3, 1, 1, 1, 4),          # depthwise
+    (2, 5, 6, 6, 7, 1, 1, 1, 0, 1, 1),          # 1x1
+    (1, 2, 5, 5, 3, 5, 5, 1, 2, 1, 1),          # kernel as large as the image, padding 2
+    (1, 8, 6, 7, 4, 3, 3, 3, 3, 2, 2),          # stride > kernel footprint, heavy padding
+]
+
+
+def ref_conv(x, w, b, **kw):
+    t = lambda a: None if a is None else torch.from_numpy(np.asarray(a, dtype=np.float64))  # noqa: E731
+    return F.conv2d(t(x), t(w), t(b), **kw)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"case{i}" for i in range(len(CASES))])
+def test_stride_padding_dilation_groups(device, rng, case):
+    N, C, H, W, OC, KH, KW, s, p, d, g = case
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((OC, C // g, KH, KW)).astype(np.float32)
+    b = rng.standard_normal(OC).astype(np.float32)
+    out = ops.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
+    assert_close(out, ref_conv(x, w, b, stride=s, padding=p, dilation=d, groups=g), "fp32", scale=10)
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "fp64", "fp16", "bf16"])
+def test_dtypes(device, rng, dtype):
+    x, w = rand(rng, (1, 4, 6, 5), dtype), rand(rng, (3, 4, 3, 3), dtype)
+    out = ops.conv2d(x, w, padding=1)
+    assert out.dtype == x.dtype
+    assert_close(out, ref_conv(x.astype(np.float64), w.astype(np.float64), None, padding=1), dtype, scale=6)
+
+
+def test_channels_past_one_block_and_strided_input(device, rng):
+    C = 40 if device.name == "interp" else 100   # more than one BK block, not a multiple of it
+    big = rng.standard_normal((2, C, 14, 12)).astype(np.float32)
+    x = big[:, :, ::2, 1::2]                     # non-contiguous view: read in place
+    w = rng.standard_normal((9, C, 3, 3)).astype(np.float32)
+    assert_close(ops.conv2d(x, w, padding=1), ref_conv(x, w, None, padding=1), "fp32", scale=30)
+
+
+def test_unbatched_same_padding_and_tensors(device, rng):
+    x = rng.standard_normal((3, 6, 5)).astype(np.float32)
+    w = rng.standard_normal((2, 3, 3, 3)).astype(np.float32)
+    out = ops.conv2d(ky.tensor(x), ky.tensor(w), padding="same")
+    assert isinstance(out, ky.Tensor) and out.shape == (2, 6, 5)
+    assert_close(out, ref_conv(x, w, None, padding="same"), "fp32", scale=6)
+
+
+def test_errors(device):
+    x, w = np.ones((1, 4, 5, 5), np.float32), np.ones((2, 4, 3, 3), np.float32)
+    with pytest.raises(ky.UnsupportedError):
+        ops.conv2d(x.astype(np.int8), w.astype(np.int8))
+    with pytest.raises(ky.ArgumentError):
+        ops.conv2d(x, w, groups=3)
+    with pytest.raises(ky.ArgumentError):
+        ops.conv2d(x, np.ones((2, 4, 7, 7), np.float32))      # kernel larger than the input
+    with pytest.raises(ky.ArgumentError):
+        ops.conv2d(x[0, 0], w)
+    with pytest.raises(ky.UnsupportedError):
+        ops.conv2d(x, np.ones((2, 4, 2, 2), np.float32), padding="same")

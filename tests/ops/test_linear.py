@@ -1,0 +1,73 @@
+"""ky.ops.linear (fused epilogues) and swiglu_linear against torch.nn.functional in float64."""
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import kaiyuan as ky
+from kaiyuan import ops
+
+from .conftest import assert_close, rand
+
+ACTS = {None: lambda t: t, "relu": F.relu, "gelu": F.gelu, "gelu_tanh": lambda t: F.gelu(t, approximate="tanh"),
+        "silu": F.silu}
+
+
+def t64(x):
+    return torch.from_numpy(np.asarray(x, dtype=np.float64))
+
+
+@pytest.mark.parametrize("activation", list(ACTS))
+def test_epilogues(device, rng, activation):
+    x = rng.standard_normal((2, 5, 13)).astype(np.float32)
+    w = rng.standard_normal((7, 13)).astype(np.float32)
+    b = rng.standard_normal(7).astype(np.float32)
+    r = rng.standard_normal((5, 7)).astype(np.float32)  # broadcast over the leading dim
+    ref = ACTS[activation](F.linear(t64(x), t64(w), t64(b)))
+    assert_close(ops.linear(x, w, b, activation=activation), ref, "fp32", scale=4)
+    assert_close(ops.linear(x, w, b, activation=activation, residual=r), ref + t64(r), "fp32", scale=4)
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "fp64", "fp16", "bf16"])
+def test_dtypes_and_layouts(device, rng, dtype):
+    M, N, K = (3, 5, 9) if device.name == "interp" else (33, 70, 45)
+    x = rand(rng, (K, M), dtype).T  # transposed input
+    w = rand(rng, (N, K), dtype)
+    b = rand(rng, (N,), dtype)
+    out = ops.linear(x, w, b, activation="relu")
+    assert out.dtype == x.dtype and out.shape == (M, N)
+    assert_close(out, F.relu(F.linear(t64(x.astype(np.float64)), t64(w.astype(np.float64)),
+                                      t64(b.astype(np.float64)))), dtype, scale=np.sqrt(K))
+
+
+def test_one_dimensional_input_and_tensors(device, rng):
+    x = rng.standard_normal(6).astype(np.float32)
+    w = rng.standard_normal((4, 6)).astype(np.float32)
+    out = ops.linear(ky.tensor(x), ky.tensor(w))
+    assert isinstance(out, ky.Tensor) and out.shape == (4,)
+    assert_close(out, F.linear(t64(x), t64(w)), "fp32")
+
+
+def test_swiglu(device, rng):
+    x = rng.standard_normal((3, 4, 10)).astype(np.float32)
+    wg, wu = rng.standard_normal((6, 10)).astype(np.float32), rng.standard_normal((6, 10)).astype(np.float32)
+    ref = F.silu(F.linear(t64(x), t64(wg))) * F.linear(t64(x), t64(wu))
+    assert_close(ops.swiglu_linear(x, wg, wu), ref, "fp32", scale=10)
+    r = rng.standard_normal((3, 4, 6)).astype(np.float32)
+    assert_close(ops.swiglu_linear(x.transpose(1, 0, 2), wg, wu, residual=r.transpose(1, 0, 2)),
+                 (ref + t64(r)).permute(1, 0, 2), "fp32", scale=10)
+
+
+def test_errors(device):
+    x, w = np.ones((2, 3), np.float32), np.ones((4, 3), np.float32)
+    with pytest.raises(ky.UnsupportedError, match="activation"):
+        ops.linear(x, w, activation="tanh")
+    with pytest.raises(ky.UnsupportedError):
+        ops.linear(x.astype(np.int8), w.astype(np.int8))
+    with pytest.raises(ky.ArgumentError):
+        ops.linear(x, w.T)
+    with pytest.raises(ky.ArgumentError):
+        ops.linear(x, w, bias=np.ones(3, np.float32))
+    with pytest.raises(ky.ArgumentError):
+        ops.linear(x, w, residual=np.ones((3, 4), np.float32))
