@@ -84,3 +84,32 @@ def test_errors(device):
         ops.scaled_dot_product_attention(q, np.ones((1, 1, 2, 3), np.float32), q)
     with pytest.raises(ky.ArgumentError):
         ops.scaled_dot_product_attention(q, q, q, attn_mask=np.ones((3, 2), bool))
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_every_cpu_config_unmasked_and_masked_blocks(device, rng, monkeypatch, causal):
+    """Each cpu (BLOCK_M, BLOCK_N) on sizes with whole key blocks (the unmasked loop), a ragged
+    tail past Lk and, causal, diagonal blocks (the masked loop); Lq != Lk both ways. fp32 against
+    torch in float64, tolerance TOL["fp32"] relative to the output's scale (conftest)."""
+    from kaiyuan.ops import attention
+
+    if device.name == "interp":
+        pytest.skip("cpu tiles; interp runs one fixed small config (test_causal_and_not)")
+    for cfg in attention.CPU_CONFIGS:
+        monkeypatch.setattr(attention, "CPU_CONFIGS", [cfg])
+        for Lq, Lk in ((256, 256), (300, 200), (130, 390)):
+            q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((1, 2, Lq, 64), (1, 2, Lk, 64), (1, 2, Lk, 32)))
+            assert_close(ops.scaled_dot_product_attention(q, k, v, is_causal=causal),
+                         ref(q, k, v, is_causal=causal), "fp32")
+
+
+def test_negative_and_large_scale(device, rng):
+    """scale < 0 takes the unmasked loop's min-based running maximum; a large scale makes the
+    softmax nearly one-hot (exp2 of large negative arguments underflows to 0 cleanly). (torch's
+    float64 reference gives NaN for is_causal with a negative scale, so that pair is not compared.)"""
+    Lq, Lk = (6, 9) if device.name == "interp" else (70, 256)
+    q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((1, 2, Lq, 16), (1, 2, Lk, 16), (1, 2, Lk, 16)))
+    for scale, causals in ((-0.4, (False,)), (3.0, (False, True))):
+        for causal in causals:
+            assert_close(ops.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale),
+                         ref(q, k, v, is_causal=causal, scale=scale), "fp32")

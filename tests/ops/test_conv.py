@@ -73,3 +73,39 @@ def test_errors(device):
         ops.conv2d(x[0, 0], w)
     with pytest.raises(ky.UnsupportedError):
         ops.conv2d(x, np.ones((2, 4, 2, 2), np.float32), padding="same")
+
+
+# Paths of the implicit-GEMM kernel (tile = output channels x flat pixels, K = (c, kh, kw)):
+# the phase-split padded copy (strided, padded), the in-place read (1x1, stride 1, no padding),
+# several tiles along every GEMM dim with a K that is not a multiple of BLOCK_K, bias, batch > 1.
+# (N, C, H, W, OC, KH, KW, stride, padding, dilation, groups)
+PATH_CASES = [
+    (2, 12, 13, 13, 72, 3, 3, 1, 1, 1, 1),      # OC > BLOCK_M, pixels > BLOCK_N, K = 108
+    (1, 3, 20, 18, 8, 7, 7, 2, 3, 1, 1),        # the ResNet stem's shape class: 7x7 stride 2 pad 3
+    (2, 8, 9, 10, 6, 1, 1, 2, 0, 1, 1),         # 1x1 stride 2 (downsample): phase-split copy
+    (1, 6, 12, 11, 9, 3, 2, (1, 2), (2, 1), (2, 3), 3),
+    (2, 70, 6, 5, 66, 1, 1, 1, 0, 1, 1),        # 1x1 read in place, K = 70 (a K tail)
+]
+
+
+@pytest.mark.parametrize("case", PATH_CASES, ids=[f"path{i}" for i in range(len(PATH_CASES))])
+def test_kernel_paths(device, rng, case):
+    N, C, H, W, OC, KH, KW, s, p, d, g = case
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((OC, C // g, KH, KW)).astype(np.float32)
+    b = rng.standard_normal(OC).astype(np.float32)
+    out = ops.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
+    # fp32 accumulation over K <= 147 terms: 2e-5 of the largest reference value
+    assert_close(out, ref_conv(x, w, b, stride=s, padding=p, dilation=d, groups=g), "fp32")
+
+
+def test_strided_views_in_place_path_and_weight(device, rng):
+    # a 1x1 conv whose input rows are not contiguous (the in-place path needs sxh == W * sxw: here
+    # the copy is taken) and a weight whose (C, KH, KW) dims do not fold into one K dim (copied)
+    big = rng.standard_normal((1, 5, 8, 14)).astype(np.float32)
+    x = big[:, :, :, ::2]
+    w = rng.standard_normal((4, 5, 1, 1)).astype(np.float32)
+    assert_close(ops.conv2d(x, w), ref_conv(x, w, None), "fp32")
+    w3 = np.ascontiguousarray(rng.standard_normal((4, 5, 3, 3)).astype(np.float32).transpose(0, 1, 3, 2))
+    w3 = w3.transpose(0, 1, 3, 2)                # strides (45, 9, 1, 3): not one K dim
+    assert_close(ops.conv2d(big, w3, padding=1), ref_conv(big, w3, None, padding=1), "fp32")

@@ -71,3 +71,22 @@ def test_errors(device):
         ops.linear(x, w, bias=np.ones(3, np.float32))
     with pytest.raises(ky.ArgumentError):
         ops.linear(x, w, residual=np.ones((3, 4), np.float32))
+
+
+def test_swiglu_every_cpu_config_and_ragged_sizes(device, rng, monkeypatch):
+    """Each cpu config of swiglu_kernel on M, N past the tiles (masked rows/columns) with K both a
+    multiple of BLOCK_K (EVEN_K: no K mask) and not; fp32 against torch in float64, tolerance
+    TOL["fp32"] * sqrt(K) * |ref| scale (fp32 accumulation over K)."""
+    from kaiyuan.ops import dense
+
+    if device.name == "interp":
+        pytest.skip("cpu tiles; interp runs one fixed small config (test_swiglu)")
+    for cfg in dense.SWIGLU_CPU_CONFIGS:
+        monkeypatch.setattr(dense, "SWIGLU_CPU_CONFIGS", [cfg])
+        for M, K, N in ((70, 256, 150), (300, 100, 130)):
+            x = rng.standard_normal((M, K)).astype(np.float32)
+            wg, wu = (rng.standard_normal((N, K)).astype(np.float32) / 8 for _ in range(2))
+            r = rng.standard_normal((M, N)).astype(np.float32)
+            ref = F.silu(F.linear(t64(x), t64(wg))) * F.linear(t64(x), t64(wu)) + t64(r)
+            assert_close(ops.swiglu_linear(x, wg, wu, residual=r), ref, "fp32",
+                         scale=np.sqrt(K) * max(1.0, float(ref.abs().max())))

@@ -10,17 +10,22 @@ Definition
 dtypes
     fp32, fp64, fp16, bf16 (fp32 accumulation; result in the input dtype).
 Kernel
-    Implicit GEMM: M = N*OH*OW output pixels, N = OC/groups output channels (per group, grid
-    axis 1), K = C/groups * KH * KW. Each program owns a BLOCK_M x BLOCK_N output tile; it
-    decomposes its pixel indices once, then loops over (kh, kw) and, inside, over input channels
-    in BK steps: the A tile (pixels x channels) is gathered from the input at the im2col
-    addresses computed on the fly — no im2col buffer exists — with padding as a load mask, and
-    the B tile (channels x output channels) is read from the weight in place; `kl.dot` accumulates.
-    BK = min(BLOCK_K, C/groups) and BN = min(BLOCK_N, OC/groups) (heuristics), so thin layers
-    (RGB input, depthwise) do not compute padding; EVEN_C compiles the channel mask out.
+    Implicit GEMM, per image n and group g (grid axes 1, 2): M = OC/groups output channels,
+    N = flat output pixels, K = C/groups * KH * KW in the weight's own (c, kh, kw) order, so the A
+    tile (channels x K) is a row-contiguous slice of the weight. The B tile (K x pixels) is read
+    from a source in which every tap row is affine in the pixel index, so each tile row is one
+    contiguous (masked) vector load on cpu: unpadded stride-1 1x1 convs read the input in place
+    (pixel j = oh * W + ow); every other conv first runs `conv2d_prep_kernel`, one pass writing a
+    zero-padded, phase-split copy xs[n, c, ph, pw, qh, qw] = xpad[n, c, qh*s_h + ph, qw*s_w + pw]
+    (Wq = ceil((W + 2 pad_w) / s_w) columns, one spare row), in which tap (kh, kw) of pixel
+    j = oh * Wq + ow is at phase plane (kh*dil_h % s_h, kw*dil_w % s_w), offset
+    (kh*dil_h // s_h) * Wq + kw*dil_w // s_w + j: padding and stride cost no masks in the K loop
+    (columns ow >= OW are computed and not stored). K-step addresses are recomputed from k each
+    step; KH, KW, stride and dilation are constexprs (the k -> (c, kh, kw) divisions compile to
+    multiplies). Rows/columns past OC/pixels are masked; EVEN_K compiles the K mask out.
 Tuning
-    cpu: `@ky.autotune` over three tile shapes keyed on the problem's sizes; interp: one fixed
-    small config.
+    cpu: `@ky.autotune` over three tile shapes (key_bucket="pow2" on pixels, channels, K); interp:
+    one fixed small config.
 """
 
 from __future__ import annotations
@@ -31,76 +36,103 @@ from ..compiler import jit
 from ..compiler.autotune import Config, autotune, heuristics
 from ..runtime.errors import ArgumentError, UnsupportedError
 from ..runtime.tensor import Tensor
-from ._common import Context, check_dtype, check_offsets, check_same_dtype, launch, pair
+from ._common import (Context, check_dtype, check_offsets, check_same_dtype, collapse, contiguous, launch,
+                      next_pow2, pair)
 from .gemm import acc_code, zeros_acc
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
 
 
 @jit
-def conv2d_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, M, Cg, H, W, OCg, OH, OW,
-                  sxn, sxc, sxh, sxw, swo, swc, swh, sww, syn, syc, syh, syw, s_bias,
-                  stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, KH, KW,
-                  HAS_BIAS: kl.constexpr, ACC: kl.constexpr, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr,
-                  BLOCK_K: kl.constexpr, BN: kl.constexpr, BK: kl.constexpr, EVEN_C: kl.constexpr):
+def conv2d_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, P, Wq, OW, Cg, OCg, K,
+                  sxn, sxc, sxph, sxpw, sxr, sxj, swo, swk, syn, syc, syh, syw, s_bias,
+                  KH: kl.constexpr, KW: kl.constexpr, stride_h: kl.constexpr, stride_w: kl.constexpr,
+                  dil_h: kl.constexpr, dil_w: kl.constexpr, HAS_BIAS: kl.constexpr,
+                  ACC: kl.constexpr, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, BLOCK_K: kl.constexpr,
+                  EVEN_K: kl.constexpr):
+    # tile: BLOCK_M output channels of group g x BLOCK_N flat pixels j = qh * Wq + qw of image n
     pid = kl.program_id(0)
-    g = kl.program_id(1)
-    num_pid_n = kl.cdiv(OCg, BN)
-    pid_m = pid // num_pid_n
-    pid_n = pid % num_pid_n
-    # output pixels of this tile: decomposed once, outside the K loop
+    n = kl.program_id(1)
+    g = kl.program_id(2)
+    num_pid_m = kl.cdiv(OCg, BLOCK_M)
+    pid_m = pid % num_pid_m
+    pid_n = pid // num_pid_m
     rm = pid_m * BLOCK_M + kl.arange(0, BLOCK_M)
-    rmm = rm % M
-    ohw = OH * OW
-    n_i = rmm // ohw
-    p = rmm % ohw
-    oh = p // OW
-    ow = p % OW
-    ih0 = oh * stride_h - pad_h
-    iw0 = ow * stride_w - pad_w
-    x_base = x_ptr + g * Cg * sxc + n_i * sxn
-    # output channels of this tile
-    rn = pid_n * BN + kl.arange(0, BN)
-    oc = rn % OCg + g * OCg
-    w_base = w_ptr + oc[None, :] * swo
-    rk = kl.arange(0, BK)
-    acc = zeros_acc(BLOCK_M, BN, ACC)
-    for kh in range(0, KH):
-        ih = ih0 + kh * dil_h
-        row_ok = (ih >= 0) & (ih < H)
-        for kw in range(0, KW):
-            iw = iw0 + kw * dil_w
-            valid = (row_ok & (iw >= 0) & (iw < W))[:, None]
-            a_ptrs = (x_base + ih * sxh + iw * sxw)[:, None] + rk[None, :] * sxc
-            b_ptrs = w_base + rk[:, None] * swc + kh * swh + kw * sww
-            for c in range(0, Cg, BK):
-                if EVEN_C:
-                    a = kl.load(a_ptrs, mask=valid, other=0)
-                    b = kl.load(b_ptrs)
-                else:
-                    a = kl.load(a_ptrs, mask=valid & ((c + rk)[None, :] < Cg), other=0)
-                    b = kl.load(b_ptrs, mask=(c + rk)[:, None] < Cg, other=0)
-                acc = kl.dot(a, b, acc)
-                a_ptrs += BK * sxc
-                b_ptrs += BK * swc
+    rp = pid_n * BLOCK_N + kl.arange(0, BLOCK_N)
+    rk = kl.arange(0, BLOCK_K)
+    # x is either the phase-split padded copy (Wq >= OW: columns qw >= OW are computed, not stored)
+    # or, for unpadded stride-1 convs with OW == W, the input itself (Wq == W, no phases)
+    x_base = x_ptr + n * sxn + g * Cg * sxc
+    w_base = w_ptr + g * OCg * swo
+    row_ok = rm[:, None] < OCg
+    col_ok = rp[None, :] < P
+    oh = rp // Wq
+    ow = rp % Wq
+    acc = zeros_acc(BLOCK_M, BLOCK_N, ACC)
+    for k in range(0, K, BLOCK_K):
+        # K index k = (c, kh, kw) in the weight's own order: A rows are contiguous; the B row of
+        # k starts at an offset computed from (c, kh, kw) and is affine in the pixel index j
+        # (addresses recomputed from k each step: one contiguous vector load per tile row)
+        kk = k + rk
+        c = kk // (KH * KW)
+        r = kk % (KH * KW)
+        rh = (r // KW) * dil_h
+        rw = (r % KW) * dil_w
+        row_off = c * sxc + (rh % stride_h) * sxph + (rw % stride_w) * sxpw + (rh // stride_h) * sxr + \
+            (rw // stride_w) * sxj
+        a_ptrs = w_base + rm[:, None] * swo + kk[None, :] * swk
+        b_ptrs = x_base + row_off[:, None] + rp[None, :] * sxj
+        if EVEN_K:
+            a = kl.load(a_ptrs, mask=row_ok, other=0)
+            b = kl.load(b_ptrs, mask=col_ok, other=0)
+        else:
+            a = kl.load(a_ptrs, mask=row_ok & (kk[None, :] < K), other=0)
+            b = kl.load(b_ptrs, mask=col_ok & (kk[:, None] < K), other=0)
+        acc = kl.dot(a, b, acc)
     if HAS_BIAS:
-        acc = acc + kl.load(bias_ptr + oc * s_bias)[None, :].to(acc.dtype)
-    y_ptrs = y_ptr + (n_i * syn + oh * syh + ow * syw)[:, None] + oc[None, :] * syc
-    kl.store(y_ptrs, acc, mask=(rm[:, None] < M) & (rn[None, :] < OCg))
+        acc = acc + kl.load(bias_ptr + (g * OCg + rm) * s_bias, mask=rm < OCg, other=0)[:, None].to(acc.dtype)
+    y_ptrs = y_ptr + n * syn + (g * OCg + rm)[:, None] * syc + (oh * syh + ow * syw)[None, :]
+    kl.store(y_ptrs, acc, mask=row_ok & col_ok & (ow < OW)[None, :])
 
 
-conv2d_fixed = heuristics({
-    "BK": lambda a: max(1, min(a["BLOCK_K"], a["Cg"])),
-    "BN": lambda a: max(1, min(a["BLOCK_N"], a["OCg"])),
-    "EVEN_C": lambda a: a["Cg"] % max(1, min(a["BLOCK_K"], a["Cg"])) == 0,
-})(conv2d_kernel)
+@jit
+def conv2d_prep_kernel(x_ptr, xs_ptr, NR, R, H, W, Hq1, Wq, sxn, sxc, sxh, sxw, C, pad_h, pad_w,
+                       stride_h: kl.constexpr, stride_w: kl.constexpr, BLOCK_R: kl.constexpr, BLOCK_W: kl.constexpr):
+    # xs[n, c, ph, pw, qh, qw] = x[n, c, qh * stride_h + ph - pad_h, qw * stride_w + pw - pad_w] (0 outside);
+    # one program: BLOCK_R rows rr = ((n * C + c) * stride_h + ph) * stride_w + pw) * Hq1 + qh of the
+    # NR = N * C * R rows of xs, all Wq <= BLOCK_W columns of each
+    rr = kl.program_id(0) * BLOCK_R + kl.arange(0, BLOCK_R)
+    qw = kl.arange(0, BLOCK_W)
+    r = rr % R
+    plane = rr // R
+    n = plane // C
+    c = plane % C
+    qh = r % Hq1
+    t = r // Hq1
+    pw = t % stride_w
+    ph = t // stride_w
+    ih = qh * stride_h + ph - pad_h
+    iw0 = pw - pad_w
+    iw = qw[None, :] * stride_w + iw0[:, None]
+    row_ok = rr < NR
+    ok = (row_ok & (ih >= 0) & (ih < H))[:, None] & (iw >= 0) & (iw < W) & (qw < Wq)[None, :]
+    src = x_ptr + (n * sxn + c * sxc + ih * sxh + iw0 * sxw)[:, None] + (qw * (stride_w * sxw))[None, :]
+    v = kl.load(src, mask=ok, other=0)
+    kl.store(xs_ptr + (rr * Wq)[:, None] + qw[None, :], v, mask=row_ok[:, None] & (qw < Wq)[None, :])
+
+
+conv2d_fixed = heuristics({"EVEN_K": lambda a: a["K"] % a["BLOCK_K"] == 0})(conv2d_kernel)
+# Output channels x flat pixels x K. 64x64x64 keeps the A, B and C tiles (16 KiB each) in L1 next to
+# the dot's register blocks and measured best on every ResNet-50 layer but the stem (2 cores, Zen 4);
+# wider pixel tiles with a short K step serve thin-K layers (the stem's K = 147), taller ones OC >= 128.
 CPU_CONFIGS = [
     Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64}),
-    Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 32}),
     Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32}),
+    Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 64}),
 ]
 INTERP_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32}
-conv2d_tuned = autotune(configs=CPU_CONFIGS, key=["M", "Cg", "OCg", "KH", "KW", "stride_h", "x_ptr"])(conv2d_fixed)
+conv2d_tuned = autotune(configs=CPU_CONFIGS, key=["P", "Cg", "OCg", "K", "x_ptr"], key_bucket="pow2")(conv2d_fixed)
+PREP_ELEMS = {"cpu": 4096, "interp": 256}  # elements per program of the prep kernel
 
 
 def _padding(padding, kh: int, kw: int, dil: tuple, stride: tuple):
@@ -155,18 +187,53 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
             raise ArgumentError(f"conv2d: bias must have shape ({OC},), got {tuple(b.shape)}")
     y = ctx.output((N, OC, OH, OW), x.dtype)
     check_offsets("conv2d", x, w, y)
-    OCg, M = OC // groups, N * OH * OW
-    if M > 0 and OCg > 0:
-        args = (x.obj, w.obj, b.obj if b is not None else y.obj, y.obj, M, Cg, H, W, OCg, OH, OW,
-                *x.strides, *w.strides, *y.strides, b.strides[0] if b is not None else 0,
-                st[0], st[1], pad[0], pad[1], dil[0], dil[1], KH, KW)
-        flags = {"HAS_BIAS": b is not None, "ACC": acc_code(x.dtype.name)}
-
-        def grid(meta):
-            return (-(-M // meta["BLOCK_M"]) * -(-OCg // min(meta["BLOCK_N"], OCg)), groups)
-
-        launch(ctx, conv2d_fixed, conv2d_tuned, CPU_CONFIGS, INTERP_CONFIG, grid, args, flags)
+    OCg = OC // groups
+    if N * OH * OW > 0 and OCg > 0:
+        _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW)
     if unbatched:
         t = y.obj
         y.obj = Tensor(t.buffer, (OC, OH, OW), t.dtype, None, t.offset)
     return ctx.result(y)
+
+
+def _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW):
+    N, C, H, W = x.shape
+    OC, Cg, KH, KW = w.shape
+    OCg, K = OC // groups, Cg * KH * KW
+    # A = the weight as (OC, K): its last three dims must fold into one strided dim
+    wdims, (wst,) = collapse((Cg, KH, KW), w.strides[1:])
+    if len(wdims) != 1:
+        w = contiguous(w)
+        wdims, (wst,) = collapse((Cg, KH, KW), w.strides[1:])
+    swk = wst[0]
+    sxn, sxc, sxh, sxw = x.strides
+    if st == (1, 1) and pad == (0, 0) and KW == 1 and (OH == 1 or sxh == W * sxw):
+        # read the input in place (1x1 convs): the flat pixel index j = oh * W + ow is affine in the
+        # address and every tap of an output pixel is inside the image (no padding, OW == W)
+        src, Wq, strides = x, W, (sxn, sxc, 0, 0, sxh, sxw)
+    else:
+        # zero-padded, phase-split copy xs[n, c, ph, pw, qh, qw] (qh < Hq + 1: one spare row, so
+        # the garbage columns qw >= OW of the last row stay in bounds); stride-s taps become
+        # stride-1 taps of phase plane (kh*dil % s, kw*dil % s): affine in j = qh * Wq + qw
+        Hq = -(-(H + 2 * pad[0]) // st[0])
+        Wq = -(-(W + 2 * pad[1]) // st[1])
+        L = st[0] * st[1] * (Hq + 1) * Wq
+        src = ctx.output((N, C, L), x.dtype)
+        check_offsets("conv2d", src)
+        R = st[0] * st[1] * (Hq + 1)
+        bw = next_pow2(Wq)
+        br = max(1, min(next_pow2(N * C * R), PREP_ELEMS["interp" if ctx.is_reference else "cpu"] // bw))
+        conv2d_prep_kernel[(-(-(N * C * R) // br),)](x.obj, src.obj, N * C * R, R, H, W, Hq + 1, Wq, sxn, sxc, sxh,
+                                                     sxw, C, pad[0], pad[1], stride_h=st[0], stride_w=st[1],
+                                                     BLOCK_R=br, BLOCK_W=bw)
+        strides = (C * L, L, st[1] * (Hq + 1) * Wq, (Hq + 1) * Wq, Wq, 1)
+    P = OH * Wq
+    args = (src.obj, w.obj, b.obj if b is not None else y.obj, y.obj, P, Wq, OW, Cg, OCg, K,
+            *strides, w.strides[0], swk, *y.strides, b.strides[0] if b is not None else 0)
+    flags = {"KH": KH, "KW": KW, "stride_h": st[0], "stride_w": st[1], "dil_h": dil[0], "dil_w": dil[1],
+             "HAS_BIAS": b is not None, "ACC": acc_code(x.dtype.name)}
+
+    def grid(meta):
+        return (-(-OCg // meta["BLOCK_M"]) * -(-P // meta["BLOCK_N"]), N, groups)
+
+    launch(ctx, conv2d_fixed, conv2d_tuned, CPU_CONFIGS, INTERP_CONFIG, grid, args, flags)

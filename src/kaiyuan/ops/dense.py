@@ -17,7 +17,9 @@ Kernels
     epilogue constexprs HAS_BIAS / ACT / HAS_RES. Leading dims of input are folded into M when
     their strides allow (always for contiguous input), else they are the kernel's batch dims.
     swiglu: `swiglu_kernel`, one program per output tile, two accumulators fed from the same A
-    tile in each K step. Tuning as in matmul (cpu: autotuned; interp: one fixed config).
+    tile in each K step; tile addresses recomputed from k in every step and rows/columns past
+    M/N masked (as gemm_kernel: contiguous vector loads on cpu). Tuning as in matmul (cpu:
+    autotuned over matmul's configs, pow2 size buckets; interp: one fixed config).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from ..compiler.autotune import Config, autotune, heuristics
 from ..runtime.errors import ArgumentError, UnsupportedError
 from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
                       contiguous, launch)
-from .gemm import ACTIVATIONS, INTERP_CONFIG, _even_k, acc_code, launch_gemm, zeros_acc
+from .gemm import ACTIVATIONS, CPU_CONFIGS, INTERP_CONFIG, _even_k, acc_code, launch_gemm, zeros_acc
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
 
@@ -123,40 +125,42 @@ def swiglu_kernel(a_ptr, g_ptr, u_ptr, c_ptr, r_ptr, M, N, K, sam, sak, sgk, sgn
     rm = pid_m * BLOCK_M + kl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + kl.arange(0, BLOCK_N)
     rk = kl.arange(0, BLOCK_K)
-    ram = rm % M
-    rbn = rn % N
-    a_ptrs = a_ptr + ram[:, None] * sam + rk[None, :] * sak
-    g_ptrs = g_ptr + rk[:, None] * sgk + rbn[None, :] * sgn
-    u_ptrs = u_ptr + rk[:, None] * suk + rbn[None, :] * sun
-    acc_g = zeros_acc(BLOCK_M, BLOCK_N, ACC)
-    acc_u = zeros_acc(BLOCK_M, BLOCK_N, ACC)
+    row_ok = rm[None, :] < M
+    col_ok = rn[:, None] < N
+    # computed transposed, out^T = silu(Wg @ x^T) * (Wu @ x^T): the weights' rows (contiguous in
+    # their (out, in) layout) are the dot's A tiles, and the one x tile per K step is transposed
+    # in the tile (W^T tiles read through strides would be two element gathers per step)
+    acc_g = zeros_acc(BLOCK_N, BLOCK_M, ACC)
+    acc_u = zeros_acc(BLOCK_N, BLOCK_M, ACC)
     for k in range(0, K, BLOCK_K):
+        # addresses recomputed from k (affine in the tile indices, as in gemm_kernel): each tile
+        # row is one contiguous vector load on cpu; rows/columns past M/N are masked, not wrapped
+        a_ptrs = a_ptr + rm[None, :] * sam + (k + rk)[:, None] * sak
+        g_ptrs = g_ptr + (k + rk)[None, :] * sgk + rn[:, None] * sgn
+        u_ptrs = u_ptr + (k + rk)[None, :] * suk + rn[:, None] * sun
         if EVEN_K:
-            a = kl.load(a_ptrs)
-            g = kl.load(g_ptrs)
-            u = kl.load(u_ptrs)
+            at = kl.trans(kl.load(kl.trans(a_ptrs), mask=kl.trans(row_ok), other=0))
+            g = kl.load(g_ptrs, mask=col_ok, other=0)
+            u = kl.load(u_ptrs, mask=col_ok, other=0)
         else:
-            a = kl.load(a_ptrs, mask=(k + rk)[None, :] < K, other=0)
-            g = kl.load(g_ptrs, mask=(k + rk)[:, None] < K, other=0)
-            u = kl.load(u_ptrs, mask=(k + rk)[:, None] < K, other=0)
-        acc_g = kl.dot(a, g, acc_g)
-        acc_u = kl.dot(a, u, acc_u)
-        a_ptrs += BLOCK_K * sak
-        g_ptrs += BLOCK_K * sgk
-        u_ptrs += BLOCK_K * suk
-    out = acc_g / (1.0 + kl.exp(-acc_g)) * acc_u
+            k_ok = k + rk < K
+            at = kl.trans(kl.load(kl.trans(a_ptrs), mask=kl.trans(row_ok & k_ok[:, None]), other=0))
+            g = kl.load(g_ptrs, mask=k_ok[None, :] & col_ok, other=0)
+            u = kl.load(u_ptrs, mask=k_ok[None, :] & col_ok, other=0)
+        acc_g = kl.dot(g, at, acc_g)
+        acc_u = kl.dot(u, at, acc_u)
+    out_t = acc_g / (1.0 + kl.exp(-acc_g)) * acc_u
+    out = kl.trans(out_t)
     mask = (rm[:, None] < M) & (rn[None, :] < N)
     if HAS_RES:
         out = out + kl.load(r_ptr + rm[:, None] * srm + rn[None, :] * srn, mask=mask, other=0).to(out.dtype)
     kl.store(c_ptr + rm[:, None] * scm + rn[None, :] * scn, out, mask=mask)
 
 
-SWIGLU_CPU_CONFIGS = [
-    Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_M": 8}),
-    Config({"BLOCK_M": 64, "BLOCK_N": 128, "BLOCK_K": 32, "GROUP_M": 8}),
-]
+SWIGLU_CPU_CONFIGS = CPU_CONFIGS  # gemm.py's large tiles (two accumulators: twice the dot work per A tile)
 swiglu_fixed = heuristics({"EVEN_K": _even_k})(swiglu_kernel)
-swiglu_tuned = autotune(configs=SWIGLU_CPU_CONFIGS, key=["M", "N", "K", "a_ptr", "g_ptr"])(swiglu_fixed)
+swiglu_tuned = autotune(configs=SWIGLU_CPU_CONFIGS, key=["M", "N", "K", "a_ptr", "g_ptr"],
+                        key_bucket="pow2")(swiglu_fixed)
 
 
 def swiglu_linear(input, w_gate, w_up, residual=None):
