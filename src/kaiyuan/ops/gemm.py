@@ -75,7 +75,7 @@ def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, r_ptr, M, N, K, B1, B2,
                 s_bias, sr0, sr1, sr2, srm, srn,
                 HAS_BIAS: kl.constexpr, ACT: kl.constexpr, HAS_RES: kl.constexpr,
                 BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, BLOCK_K: kl.constexpr, GROUP_M: kl.constexpr,
-                ACC: kl.constexpr, EVEN_K: kl.constexpr):
+                ACC: kl.constexpr, EVEN_K: kl.constexpr, A_T: kl.constexpr, B_T: kl.constexpr):
     # tile of C: grouped ordering (GROUP_M rows of tiles share B tiles while they are in cache)
     pid = kl.program_id(0)
     num_pid_m = kl.cdiv(M, BLOCK_M)
@@ -104,14 +104,19 @@ def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, r_ptr, M, N, K, B1, B2,
     for k in range(0, K, BLOCK_K):
         # addresses recomputed from k (affine in the tile indices): the cpu backend turns each
         # tile row into one contiguous vector load; carried pointer tiles would be gathers
-        a_ptrs = a_ptr + rm[:, None] * sam + (k + rk)[None, :] * sak
-        b_ptrs = b_ptr + (k + rk)[:, None] * sbk + rn[None, :] * sbn
-        if EVEN_K:
-            a = kl.load(a_ptrs, mask=row_ok, other=0)
-            b = kl.load(b_ptrs, mask=col_ok, other=0)
+        k_ok = (k + rk) < K
+        if A_T:  # A is stored K-major (e.g. x.T): load rows along M, transpose the tile in cache
+            a = kl.trans(kl.load(a_ptr + (k + rk)[:, None] * sak + rm[None, :] * sam,
+                                 mask=(rm[None, :] < M) & (k_ok[:, None] | EVEN_K), other=0))
         else:
-            a = kl.load(a_ptrs, mask=row_ok & ((k + rk)[None, :] < K), other=0)
-            b = kl.load(b_ptrs, mask=((k + rk)[:, None] < K) & col_ok, other=0)
+            a = kl.load(a_ptr + rm[:, None] * sam + (k + rk)[None, :] * sak,
+                        mask=row_ok & (k_ok[None, :] | EVEN_K), other=0)
+        if B_T:  # B is stored N-major (linear's weight.T): rows along K, transposed in cache
+            b = kl.trans(kl.load(b_ptr + rn[:, None] * sbn + (k + rk)[None, :] * sbk,
+                                 mask=(rn[:, None] < N) & (k_ok[None, :] | EVEN_K), other=0))
+        else:
+            b = kl.load(b_ptr + (k + rk)[:, None] * sbk + rn[None, :] * sbn,
+                        mask=(k_ok[:, None] | EVEN_K) & col_ok, other=0)
         acc = kl.dot(a, b, acc)
 
     # epilogue, on the accumulator: + bias, activation, + residual; then one store
@@ -131,6 +136,16 @@ def _even_k(args) -> bool:
     return args["K"] % args["BLOCK_K"] == 0
 
 
+def _a_t(args) -> bool:
+    """A's rows are strided but its columns contiguous: read it K-major and transpose in cache."""
+    return args["sam"] == 1 and args["sak"] != 1
+
+
+def _b_t(args) -> bool:
+    """B's K dim is contiguous but N is strided (weight.T): read rows along K, transpose in cache."""
+    return args["sbk"] == 1 and args["sbn"] != 1
+
+
 # Large tiles feed the cpu backend's register-blocked dot best (measured at 1024-2048: 128x128x128
 # ~0.9 of OpenBLAS); 64x64x64 serves small and skinny problems. Tiles over 512 KiB live on a
 # per-thread heap scratch in the cpu backend, so the 256-row config is fine.
@@ -141,7 +156,7 @@ CPU_CONFIGS = [
 ]
 INTERP_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8}
 
-gemm_fixed = heuristics({"EVEN_K": _even_k})(gemm_kernel)
+gemm_fixed = heuristics({"EVEN_K": _even_k, "A_T": _a_t, "B_T": _b_t})(gemm_kernel)
 gemm_tuned = autotune(configs=CPU_CONFIGS, key=["M", "N", "K", "a_ptr", "b_ptr"], key_bucket="pow2")(gemm_fixed)
 
 
