@@ -39,7 +39,7 @@ import kaiyuan as ky  # noqa: E402
 
 SQUARE = [256, 512, 1024, 2048, 4096]
 TRANSFORMER = [(128, 384, 1536), (128, 768, 3072), (1024, 4096, 4096)]
-TUTORIAL_CONFIGS = [(32, 32, 32), (64, 64, 32), (64, 64, 64)]  # BLOCK_M, BLOCK_N, BLOCK_K (GROUP_M 8)
+TUTORIAL_CONFIGS = [(64, 64, 64), (128, 128, 64), (128, 128, 128)]  # BLOCK_M, BLOCK_N, BLOCK_K (GROUP_M 8)
 # (C, H, W, OC, KH, KW, stride, pad, what)
 CONV = [
     (3, 224, 224, 64, 7, 7, 2, 3, "conv1 (stem)"),
