@@ -38,7 +38,7 @@ def matmul_kernel(a_ptr, b_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk,
              mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
-def matmul(a: np.ndarray, b: np.ndarray, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32, GROUP_M=8) -> np.ndarray:
+def matmul(a: np.ndarray, b: np.ndarray, BLOCK_M=64, BLOCK_N=64, BLOCK_K=64, GROUP_M=8) -> np.ndarray:
     (M, K), (_, N) = a.shape, b.shape
     c = ky.empty((M, N), dtype="fp32")  # from the caching allocator
     s = a.itemsize
