@@ -132,7 +132,7 @@ CPU_CONFIGS = [
 ]
 INTERP_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32}
 conv2d_tuned = autotune(configs=CPU_CONFIGS, key=["P", "Cg", "OCg", "K", "x_ptr"], key_bucket="pow2")(conv2d_fixed)
-PREP_ELEMS = {"cpu": 4096, "interp": 256}  # elements per program of the prep kernel
+PREP_ELEMS = {"fast": 4096, "reference": 256}  # elements per program of the prep kernel
 
 
 def _padding(padding, kh: int, kw: int, dil: tuple, stride: tuple):
@@ -222,7 +222,7 @@ def _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW):
         check_offsets("conv2d", src)
         R = st[0] * st[1] * (Hq + 1)
         bw = next_pow2(Wq)
-        br = max(1, min(next_pow2(N * C * R), PREP_ELEMS["interp" if ctx.is_reference else "cpu"] // bw))
+        br = max(1, min(next_pow2(N * C * R), PREP_ELEMS["reference" if ctx.is_reference else "fast"] // bw))
         conv2d_prep_kernel[(-(-(N * C * R) // br),)](x.obj, src.obj, N * C * R, R, H, W, Hq + 1, Wq, sxn, sxc, sxh,
                                                      sxw, C, pad[0], pad[1], stride_h=st[0], stride_w=st[1],
                                                      BLOCK_R=br, BLOCK_W=bw)

@@ -31,7 +31,7 @@ from ..compiler.autotune import Config, autotune, heuristics
 from ..runtime.errors import ArgumentError, UnsupportedError
 from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
                       contiguous, launch)
-from .gemm import ACTIVATIONS, CPU_CONFIGS, INTERP_CONFIG, _even_k, acc_code, launch_gemm, zeros_acc
+from .gemm import ACTIVATIONS, CPU_CONFIGS, INTERP_CONFIG, _even_k, acc_code, grouped_tile, launch_gemm, zeros_acc
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
 
@@ -114,14 +114,7 @@ def linear(input, weight, bias=None, activation=None, residual=None):
 def swiglu_kernel(a_ptr, g_ptr, u_ptr, c_ptr, r_ptr, M, N, K, sam, sak, sgk, sgn, suk, sun, scm, scn, srm, srn,
                   HAS_RES: kl.constexpr, ACC: kl.constexpr, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr,
                   BLOCK_K: kl.constexpr, GROUP_M: kl.constexpr, EVEN_K: kl.constexpr):
-    pid = kl.program_id(0)
-    num_pid_m = kl.cdiv(M, BLOCK_M)
-    num_pid_n = kl.cdiv(N, BLOCK_N)
-    group = GROUP_M * num_pid_n
-    first_m = (pid // group) * GROUP_M
-    group_m = kl.minimum(num_pid_m - first_m, GROUP_M)
-    pid_m = first_m + (pid % group) % group_m
-    pid_n = (pid % group) // group_m
+    pid_m, pid_n = grouped_tile(kl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
     rm = pid_m * BLOCK_M + kl.arange(0, BLOCK_M)
     rn = pid_n * BLOCK_N + kl.arange(0, BLOCK_N)
     rk = kl.arange(0, BLOCK_K)

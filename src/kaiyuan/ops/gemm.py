@@ -70,21 +70,25 @@ def acc_code(dtype_name: str) -> int:
 
 
 @jit
+def grouped_tile(pid, M, N, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, GROUP_M: kl.constexpr):
+    """(pid_m, pid_n) of program `pid` in grouped order: GROUP_M rows of tiles share B tiles
+    while they are in cache (Triton's matmul tutorial ordering)."""
+    num_pid_m = kl.cdiv(M, BLOCK_M)
+    num_pid_n = kl.cdiv(N, BLOCK_N)
+    group = GROUP_M * num_pid_n
+    first_m = (pid // group) * GROUP_M
+    group_m = kl.minimum(num_pid_m - first_m, GROUP_M)
+    return first_m + (pid % group) % group_m, (pid % group) // group_m
+
+
+@jit
 def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, r_ptr, M, N, K, B1, B2,
                 sa0, sa1, sa2, sam, sak, sb0, sb1, sb2, sbk, sbn, sc0, sc1, sc2, scm, scn,
                 s_bias, sr0, sr1, sr2, srm, srn,
                 HAS_BIAS: kl.constexpr, ACT: kl.constexpr, HAS_RES: kl.constexpr,
                 BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, BLOCK_K: kl.constexpr, GROUP_M: kl.constexpr,
                 ACC: kl.constexpr, EVEN_K: kl.constexpr, A_T: kl.constexpr, B_T: kl.constexpr):
-    # tile of C: grouped ordering (GROUP_M rows of tiles share B tiles while they are in cache)
-    pid = kl.program_id(0)
-    num_pid_m = kl.cdiv(M, BLOCK_M)
-    num_pid_n = kl.cdiv(N, BLOCK_N)
-    group = GROUP_M * num_pid_n
-    first_m = (pid // group) * GROUP_M
-    group_m = kl.minimum(num_pid_m - first_m, GROUP_M)
-    pid_m = first_m + (pid % group) % group_m
-    pid_n = (pid % group) // group_m
+    pid_m, pid_n = grouped_tile(kl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
     # batch entry: program_id(1) = (b0 * B1 + b1) * B2 + b2
     pid_b = kl.program_id(1)
     b2 = pid_b % B2
