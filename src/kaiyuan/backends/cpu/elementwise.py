@@ -21,7 +21,8 @@ FLOAT_BIN = {"arith.addf": "+", "arith.subf": "-", "arith.mulf": "*", "arith.div
 CMPI = {"eq": "==", "ne": "!=", "slt": "<", "sle": "<=", "sgt": ">", "sge": ">=",
         "ult": "<", "ule": "<=", "ugt": ">", "uge": ">="}
 # math ops computed by libm (f suffix for float), or by the prelude's vectorisable versions for f32
-MATH_F32_OWN = {"math.exp": "ky_expf", "math.exp2": "ky_exp2f", "math.log": "ky_logf", "math.log2": "ky_log2f"}
+MATH_F32_OWN = {"math.exp": "ky_expf", "math.exp2": "ky_exp2f", "math.log": "ky_logf", "math.log2": "ky_log2f",
+                "math.erf": "ky_erff"}
 MATH_LIBM = {"math.exp": "exp", "math.exp2": "exp2", "math.log": "log", "math.log2": "log2", "math.sqrt": "sqrt",
              "math.sin": "sin", "math.cos": "cos", "math.tan": "tan", "math.tanh": "tanh", "math.absf": "fabs",
              "math.floor": "floor", "math.ceil": "ceil", "math.erf": "erf", "math.log1p": "log1p",
