@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 import kaiyuan as ky
-import kaiyuan.language as kl
 from kaiyuan.backends.cpu import toolchain
 
+from ..test_dot import matmul_kernel as kloop_matmul  # the conformance suite's K-loop kernel
 from .helpers import Compiled, load, module, offsets2d, ptrs, store
 
 SHAPES = [(16, 16, 16), (1, 1, 1), (1, 7, 64), (64, 9, 1), (5, 3, 7), (6, 1, 64), (13, 17, 100), (8, 33, 48),
@@ -146,25 +146,6 @@ def test_unknown_isa_is_an_error(monkeypatch):
     monkeypatch.setenv("KAIYUAN_CPU_ISA", "sse9")
     with pytest.raises(ky.KaiyuanError, match="KAIYUAN_CPU_ISA"):
         toolchain.flags()
-
-
-@ky.jit
-def kloop_matmul(a_ptr, b_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk, stride_bn, stride_cm, stride_cn,
-                 BM: kl.constexpr, BN: kl.constexpr, BK: kl.constexpr):
-    pid_m = kl.program_id(0)
-    pid_n = kl.program_id(1)
-    rm = pid_m * BM + kl.arange(0, BM)
-    rn = pid_n * BN + kl.arange(0, BN)
-    rk = kl.arange(0, BK)
-    acc = kl.zeros((BM, BN), dtype=kl.float32)
-    for k in range(0, K, BK):
-        a = kl.load(a_ptr + rm[:, None] * stride_am + (k + rk)[None, :] * stride_ak,
-                    mask=(rm[:, None] < M) & ((k + rk)[None, :] < K), other=0.0)
-        b = kl.load(b_ptr + (k + rk)[:, None] * stride_bk + rn[None, :] * stride_bn,
-                    mask=((k + rk)[:, None] < K) & (rn[None, :] < N), other=0.0)
-        acc = kl.dot(a, b, acc)
-    kl.store(c_ptr + rm[:, None] * stride_cm + rn[None, :] * stride_cn, acc,
-             mask=(rm[:, None] < M) & (rn[None, :] < N))
 
 
 def _sig():
