@@ -82,3 +82,13 @@ def test_tensors_and_errors(device, rng):
         ops.layer_norm(x, (4,))
     with pytest.raises(ky.ArgumentError):
         ops.layer_norm(x, (8,), weight=np.ones(4, np.float32))
+
+
+@pytest.mark.parametrize("n", [320, 384, 448, 640, 768])
+def test_layer_norm_mid_rows(device, rng, n):
+    # rows of these lengths were miscompiled by gcc's unroll-and-jam (see cpu/toolchain.py)
+    x = rng.standard_normal((7, n)).astype(np.float32)
+    with ky.device(device):
+        y = ky.ops.layer_norm(x, (n,), eps=1e-12)
+    ref = (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-12)
+    np.testing.assert_allclose(y, ref, rtol=1e-5, atol=1e-5)
