@@ -45,6 +45,7 @@ from ..compiler.autotune import Config, autotune
 from ..runtime.errors import ArgumentError, UnsupportedError
 from ..runtime.tensor import Tensor
 from ._common import Context, check_dtype, check_offsets, check_same_dtype, launch
+from .gemm import as_shape, out_operand
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
 NEG_INF = float("-inf")
@@ -174,13 +175,14 @@ def _bcast(op: str, what: str, *sizes: int) -> int:
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
-                                 enable_gqa=False):
-    """softmax(query @ key.T * scale + mask) @ value without the score matrix (see the module doc)."""
+                                 enable_gqa=False, out=None):
+    """softmax(query @ key.T * scale + mask) @ value without the score matrix (see the module doc).
+    `out`: an optional preallocated contiguous result (see gemm.out_operand), which is returned."""
     op = "scaled_dot_product_attention"
     if dropout_p:
         raise UnsupportedError(f"{op}: dropout_p={dropout_p} is not supported", hint="kaiyuan.ops is inference-only: "
                                "pass dropout_p=0.0")
-    ctx = Context(op, (query, key, value, attn_mask))
+    ctx = Context(op, (query, key, value, attn_mask, out))
     q, k, v = ctx.operand(query, "query"), ctx.operand(key, "key"), ctx.operand(value, "value")
     for x in (q, k, v):
         check_dtype(op, x, DTYPES)
@@ -204,7 +206,10 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         H = _bcast(op, "head", H, Hk)
         group = 1
     out_shape = (B, H, Lq, EV)
-    o = ctx.output(out_shape, q.dtype)
+    if out is not None:
+        o = as_shape(out_operand(ctx, out, (B, Lq, EV) if three else out_shape, q.dtype), out_shape)
+    else:
+        o = ctx.output(out_shape, q.dtype)
     mask_mode, m = 0, None
     ms = (0, 0, 0, 0)
     if attn_mask is not None:
@@ -226,11 +231,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         ms = tuple(0 if i < pad or m.shape[i - pad] == 1 else m.strides[i - pad] for i in range(4))
     check_offsets(op, q, k, v, o, *([m] if m is not None else []))
     if B * H * Lq * EV == 0:
-        return _finish(ctx, o, three)
+        return _finish(ctx, o, three, out)
     if Lk == 0 or E == 0:
         if Lk == 0:  # no key at all: zeros, as a fully masked row
-            o.obj.copy_(np.zeros(out_shape, q.dtype.np))
-            return _finish(ctx, o, three)
+            if isinstance(o.obj, np.ndarray):
+                o.obj.fill(0)
+            else:
+                o.obj.copy_(np.zeros(o.obj.shape, q.dtype.np))
+            return _finish(ctx, o, three, out)
         raise UnsupportedError(f"{op}: head dim E = 0 is not supported")
     sc = float(scale) if scale is not None else 1.0 / math.sqrt(E)
 
@@ -248,10 +256,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
         return (-(-Lq // meta["BLOCK_M"]), B * H)
 
     launch(ctx, attention_kernel, attention_tuned, CPU_CONFIGS, INTERP_CONFIG, grid, args, flags)
-    return _finish(ctx, o, three)
+    return _finish(ctx, o, three, out)
 
 
-def _finish(ctx: Context, o, three: bool):
+def _finish(ctx: Context, o, three: bool, out=None):
+    if out is not None:
+        return out
     if three:
         t = o.obj
         o.obj = Tensor(t.buffer, (t.shape[0],) + t.shape[2:], t.dtype, None, t.offset)

@@ -38,7 +38,7 @@ from ..runtime.errors import ArgumentError, UnsupportedError
 from ..runtime.tensor import Tensor
 from ._common import (Context, check_dtype, check_offsets, check_same_dtype, collapse, contiguous, launch,
                       next_pow2, pair)
-from .gemm import acc_code, zeros_acc
+from .gemm import acc_code, as_shape, out_operand, zeros_acc
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
 
@@ -151,9 +151,10 @@ def _padding(padding, kh: int, kw: int, dil: tuple, stride: tuple):
     return pair(padding, "padding", "conv2d")
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
-    """torch.nn.functional.conv2d on NCHW inputs, as an implicit GEMM (see the module doc)."""
-    ctx = Context("conv2d", (input, weight, bias))
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, out=None):
+    """torch.nn.functional.conv2d on NCHW inputs, as an implicit GEMM (see the module doc).
+    `out`: an optional preallocated contiguous result (see gemm.out_operand), which is returned."""
+    ctx = Context("conv2d", (input, weight, bias, out))
     x, w = ctx.operand(input, "input"), ctx.operand(weight, "weight")
     check_dtype("conv2d", x, DTYPES)
     check_dtype("conv2d", w, DTYPES)
@@ -185,11 +186,16 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         check_dtype("conv2d", b, DTYPES)
         if tuple(b.shape) != (OC,):
             raise ArgumentError(f"conv2d: bias must have shape ({OC},), got {tuple(b.shape)}")
-    y = ctx.output((N, OC, OH, OW), x.dtype)
+    if out is not None:
+        y = as_shape(out_operand(ctx, out, (OC, OH, OW) if unbatched else (N, OC, OH, OW), x.dtype), (N, OC, OH, OW))
+    else:
+        y = ctx.output((N, OC, OH, OW), x.dtype)
     check_offsets("conv2d", x, w, y)
     OCg = OC // groups
     if N * OH * OW > 0 and OCg > 0:
         _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW)
+    if out is not None:
+        return out
     if unbatched:
         t = y.obj
         y.obj = Tensor(t.buffer, (OC, OH, OW), t.dtype, None, t.offset)

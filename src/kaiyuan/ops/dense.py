@@ -31,7 +31,8 @@ from ..compiler.autotune import Config, autotune, heuristics
 from ..runtime.errors import ArgumentError, UnsupportedError
 from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
                       contiguous, launch)
-from .gemm import ACTIVATIONS, CPU_CONFIGS, INTERP_CONFIG, _even_k, acc_code, grouped_tile, launch_gemm, zeros_acc
+from .gemm import (ACTIVATIONS, CPU_CONFIGS, INTERP_CONFIG, _even_k, acc_code, grouped_tile, launch_gemm, out_operand,
+                   zeros_acc)
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
 
@@ -86,12 +87,13 @@ def _fold(x: Operand, c: Operand, r: Operand | None, K: int):
     return x, c, r, lead[:-1], lead[-1]
 
 
-def linear(input, weight, bias=None, activation=None, residual=None):
-    """act(input @ weight.T + bias) + residual in one kernel (torch.nn.functional.linear + epilogue)."""
+def linear(input, weight, bias=None, activation=None, residual=None, out=None):
+    """act(input @ weight.T + bias) + residual in one kernel (torch.nn.functional.linear + epilogue).
+    `out`: an optional preallocated contiguous result (see gemm.out_operand), which is returned."""
     if activation not in ACTIVATIONS:
         raise UnsupportedError(f"linear: activation {activation!r} is not supported",
                                hint=f"use one of {', '.join(repr(a) for a in ACTIVATIONS)}")
-    ctx = Context("linear", (input, weight, bias, residual))
+    ctx = Context("linear", (input, weight, bias, residual, out))
     x, w = ctx.operand(input, "input"), ctx.operand(weight, "weight")
     out_shape, N, K = _prepare("linear", ctx, x, [w])
     b = None
@@ -101,13 +103,13 @@ def linear(input, weight, bias=None, activation=None, residual=None):
         if tuple(b.shape) != (N,):
             raise ArgumentError(f"linear: bias must have shape ({N},), got {tuple(b.shape)}")
     r = _residual("linear", ctx, residual, out_shape)
-    c = ctx.output(out_shape, x.dtype)
+    c = out_operand(ctx, out, out_shape, x.dtype)
     wt = w.reshaped((K, N), (w.strides[1], w.strides[0]))  # weight.T, read in place
     a, c2, r2, batch, M = _fold(x, c, r, K)
     if a.ndim == 1:
         a = a.reshaped((1, K), (0, a.strides[0]))
     launch_gemm(ctx, a, wt, c2, batch, M, N, K, bias=b, act=ACTIVATIONS[activation], residual=r2)
-    return ctx.result(c)
+    return out if out is not None else ctx.result(c)
 
 
 @jit

@@ -23,12 +23,15 @@ Tuning
 
 from __future__ import annotations
 
+import numpy as np
+
 import kaiyuan.language as kl
 
 from ..compiler import jit
 from ..compiler.autotune import Config, autotune, heuristics
+from ..runtime.dtypes import dtype as to_dtype
 from ..runtime.errors import ArgumentError, UnsupportedError
-from ..runtime.tensor import Tensor
+from ..runtime.tensor import Tensor, contiguous_strides
 from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
                       launch, pad_dims)
 
@@ -198,9 +201,35 @@ def launch_gemm(ctx: Context, a: Operand, b: Operand, c: Operand, batch: tuple, 
     launch(ctx, gemm_fixed, gemm_tuned, CPU_CONFIGS, INTERP_CONFIG, grid, args, flags)
 
 
-def matmul(input, other):
-    """Matrix product of `input` and `other` with numpy.matmul's rules (see the module doc)."""
-    ctx = Context("matmul", (input, other))
+def out_operand(ctx: Context, out, shape, dtype) -> Operand:
+    """The Operand an op writes its result to: a new tensor when `out` is None, else `out` itself
+    (a preallocated contiguous numpy array or ky.Tensor of exactly `shape` and `dtype`), so that a
+    caller that planned the memory (the graph engine) gets the result where it wants it."""
+    if out is None:
+        return ctx.output(shape, dtype)
+    if not isinstance(out, (Tensor, np.ndarray)):
+        raise ArgumentError(f"{ctx.op}: out must be a numpy array or a ky.Tensor, got {type(out).__name__}")
+    o = ctx.operand(out, "out")
+    want = to_dtype(dtype)
+    if tuple(o.shape) != tuple(shape) or o.dtype != want:
+        raise ArgumentError(f"{ctx.op}: out has shape {tuple(o.shape)} and dtype {o.dtype.name}; the result is "
+                            f"{tuple(shape)} {want.name}")
+    contiguous = out.is_contiguous() if isinstance(out, Tensor) else out.flags.c_contiguous
+    if not contiguous:
+        raise ArgumentError(f"{ctx.op}: out must be contiguous", hint="pass a contiguous array, or leave out=None")
+    return Operand(out, tuple(shape), contiguous_strides(tuple(shape)), want, "out")
+
+
+def as_shape(c: Operand, shape) -> Operand:
+    """The contiguous result `c` seen with another shape of the same size (dims of size 1 added
+    or dropped)."""
+    return Operand(c.obj, tuple(shape), contiguous_strides(tuple(shape)), c.dtype, c.name)
+
+
+def matmul(input, other, out=None):
+    """Matrix product of `input` and `other` with numpy.matmul's rules (see the module doc).
+    `out`: an optional preallocated contiguous result (see out_operand), which is returned."""
+    ctx = Context("matmul", (input, other, out))
     a, b = ctx.operand(input, "input"), ctx.operand(other, "other")
     check_dtype("matmul", a, DTYPES)
     check_dtype("matmul", b, DTYPES)
@@ -218,9 +247,13 @@ def matmul(input, other):
         raise ArgumentError(f"matmul: shapes {tuple(a.shape)} and {tuple(b.shape)} do not match in the contracted dim "
                             f"({K} != {K2})", hint="input (..., M, K) @ other (..., K, N)")
     batch = broadcast_batch("matmul", a.shape[:-2], b.shape[:-2])
+    shape = batch + ((M,) if not drop_m else ()) + ((N,) if not drop_n else ())
+    if out is not None:
+        c = as_shape(out_operand(ctx, out, shape, OUT_DTYPE.get(a.dtype.name, a.dtype.name)), batch + (M, N))
+        launch_gemm(ctx, a, b, c, batch, M, N, K)
+        return out
     c = ctx.output(batch + (M, N), OUT_DTYPE.get(a.dtype.name, a.dtype.name))
     launch_gemm(ctx, a, b, c, batch, M, N, K)
-    shape = batch + ((M,) if not drop_m else ()) + ((N,) if not drop_n else ())
     t = c.obj
     c = c.reshaped(shape, ())
     c.obj = Tensor(t.buffer, shape, t.dtype, None, t.offset)
