@@ -1,4 +1,5 @@
-"""`make demo`: the example kernels on every available device, checked against numpy, timed.
+"""A tour of the example kernels on every available device, checked against numpy, timed
+(`python examples/kernels_tour.py`; `make demo` runs the MiniLM sentence-embedding demo).
 
 Each example asserts its own result against numpy; this prints one table with kaiyuan's time
 beside numpy's. The interp backend (the reference interpreter) gets smaller inputs: it runs the

@@ -18,3 +18,12 @@ __all__ = list(_runtime_all) + ["CompiledKernel", "JITFunction", "compile", "jit
                                 "heuristics", "cdiv", "next_power_of_2", "__version__"]
 
 from . import ops  # noqa: E402  (the operator library: ky.ops.matmul, ...; imports the compiler)
+
+
+def __getattr__(name):
+    # The graph engine (onnx, the kyg dialect) loads on first use: `import kaiyuan` stays light.
+    if name == "InferenceSession":
+        from .graph.session import InferenceSession
+
+        return InferenceSession
+    raise AttributeError(f"module 'kaiyuan' has no attribute {name!r}")

@@ -15,6 +15,7 @@ import os
 import shutil
 import sys
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -62,6 +63,34 @@ def backend_fingerprint(compiler) -> str:
 def stage_filename(index: int, name: str, kind: str) -> str:
     ext = _TEXT_EXT.get(name, _EXT[kind]) if kind == "text" else _EXT[kind]
     return f"{index:02d}-{name}{ext}"
+
+
+_RECORDERS: list = []
+
+
+@contextmanager
+def recording():
+    """Collect every kernel compiled or loaded from the cache inside the `with` block:
+    {key: (binary, asm, kinds, meta)}. The offline compiler stores them in a .kym file, and
+    `install` puts them back into the disk cache on another run, so nothing recompiles."""
+    found: dict = {}
+    _RECORDERS.append(found)
+    try:
+        yield found
+    finally:
+        _RECORDERS.remove(found)
+
+
+def record(key: str, binary: bytes, asm: dict, kinds, meta: dict) -> None:
+    for found in _RECORDERS:
+        found[key] = (binary, asm, [list(k) for k in kinds], meta)
+
+
+def install(key: str, binary: bytes, asm: dict, kinds, meta: dict) -> None:
+    """Put a recorded kernel into the disk cache (unless an entry is there already)."""
+    cache = DiskCache()
+    if cache.get(key) is None:
+        cache.put(key, binary, asm, [tuple(k) for k in kinds], meta)
 
 
 class DiskCache:

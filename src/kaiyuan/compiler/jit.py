@@ -17,6 +17,7 @@ import inspect
 
 import numpy as np
 
+from ..runtime import capture as _capture
 from ..runtime.backend import Buffer, PointerArg, ScalarArg
 from ..runtime.dtypes import BY_NAME, _TABLE, dtype as to_dtype
 from ..runtime.errors import ArgumentError, KaiyuanError, LaunchError
@@ -118,6 +119,8 @@ class JITFunction:
             return kernel
         program = kernel.program
         current_stream(device).submit(lambda: program.launch(grid3, launch_args))
+        if _capture._local.__dict__.get("launches") is not None:
+            _capture.record(program, grid3, launch_args)
         return kernel
 
     def kernel_for(self, specs, device) -> CompiledKernel:

@@ -18,7 +18,7 @@ from pathlib import Path
 from ..ir.text import print_module
 from ..runtime.backend import Device, Program
 from ..runtime.errors import CompilationError, KaiyuanError
-from .cache import DiskCache, backend_fingerprint, cache_key, write_stages
+from .cache import DiskCache, backend_fingerprint, cache_key, record, write_stages
 from .passes import simplify
 
 
@@ -57,6 +57,7 @@ def compile_module(module, device: Device, meta: dict, options: dict | None = No
     else:
         binary, asm = _run_stages(stages, module, meta)
         cache.put(key, binary, asm, kinds, _jsonable(meta))
+    record(key, binary, asm, kinds, _jsonable(meta))
     kernel = CompiledKernel(meta["name"], device, asm, meta, key, stages=kinds)
     dump = os.environ.get("KAIYUAN_DUMP")
     if dump:

@@ -99,6 +99,11 @@ class Program(ABC):
     def launch(self, grid: tuple[int, int, int], args: list[KernelArg]) -> None:
         """Run every program of `grid` to completion (the stream decides when this is called)."""
 
+    def bind(self, grid: tuple[int, int, int], args: list[KernelArg]):
+        """A zero-argument callable that launches `grid` with `args` again (a captured launch,
+        kaiyuan.runtime.capture). Backends override it to convert the arguments once."""
+        return lambda: self.launch(grid, args)
+
 
 class Compiler(ABC):
     target: str = ""

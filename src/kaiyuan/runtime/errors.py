@@ -99,6 +99,18 @@ class DeviceError(KaiyuanError):
     code = "KY-E500"
 
 
+class ModelError(KaiyuanError):
+    """A model (an ONNX file or proto) cannot be read or imported: not a model, truncated, malformed."""
+
+    code = "KY-E700"
+
+
+class ModelFileError(ModelError):
+    """A .kym model file cannot be written or read: not a model, truncated, tampered, too new."""
+
+    code = "KY-E710"
+
+
 class CacheError(KaiyuanError):
     """The on-disk kernel cache could not be used."""
 

@@ -17,6 +17,8 @@ from ..runtime.errors import KaiyuanError
 
 COMMANDS: dict[str, str] = {
     "devices": "kaiyuan.tools.cli:DevicesCommand",
+    "compile": "kaiyuan.tools.cli_graph:CompileCommand",
+    "run": "kaiyuan.tools.cli_graph:RunCommand",
 }
 
 

@@ -1,0 +1,223 @@
+"""Execution plans: a specialised graph turned into a list of kernel calls over one arena.
+
+Stages (`build_plan`)
+    1. steps      each op of `@main` in order becomes a Step: its OpDef, resolved attributes,
+                  plan-time constant inputs, and the keys of the tensors it reads and writes;
+                  weights and inline constants become arrays held by the plan;
+    2. views      an op with `view=True` (Reshape, Squeeze, ...) writes nothing: its output is
+                  the same bytes as its input, seen with another shape, so it costs no step;
+    3. arena      lifetimes of the remaining tensors (graph inputs written before step 0, graph
+                  outputs read after the last step) → `plan.plan_arena` → one byte buffer;
+    4. bind       every tensor becomes a numpy view into the arena (or a weight), made once,
+                  so running the plan is a loop of `op.run(inputs, attrs, consts, outputs)`
+                  calls with nothing left to look up;
+    5. capture    the second run records each step's kernel launches (kaiyuan.runtime.capture);
+                  a step whose launches only touch the plan's own memory is from then on
+                  replayed as those launches, one backend call each, skipping the OpDef's host
+                  code (argument checks, specialisation, autotuning). The first run compiles
+                  and tunes, so it is not captured.
+
+A run copies the feeds into their arena slots, runs the steps, and returns copies of the
+outputs (the arena is reused by the next run, so results must not alias it).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ops.schema import OpDef, lookup
+from ..runtime.capture import capture
+from ..runtime.errors import ArgumentError, KaiyuanError
+from .plan import ArenaPlan, plan_arena
+
+
+@dataclass
+class Step:
+    node: str
+    op: OpDef
+    attrs: dict
+    consts: list
+    inputs: list          # tensor keys (None: absent optional input)
+    outputs: list
+    args_in: list = field(default_factory=list)   # bound arrays
+    args_out: list = field(default_factory=list)
+    replays: list | None = None                   # captured launches (stage 5), when valid
+
+
+@dataclass
+class TensorInfo:
+    dtype: np.dtype
+    shape: tuple
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+
+@dataclass
+class Plan:
+    steps: list
+    tensors: dict            # key -> TensorInfo
+    inputs: list             # [(name, key)]
+    outputs: list            # [(name, key)]
+    constants: dict          # key -> array (weights, inline constants)
+    arena_plan: ArenaPlan | None = None
+    arena: np.ndarray | None = None
+    arrays: dict = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    runs: int = 0
+    _ranges: list | None = None
+
+    def report(self) -> str:
+        kinds: dict = {}
+        for s in self.steps:
+            kinds[s.op.op_type] = kinds.get(s.op.op_type, 0) + 1
+        ops = ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+        replayed = sum(1 for s in self.steps if s.replays is not None)
+        return (f"{len(self.steps)} kernel steps ({ops}); {self.arena_plan.summary()}; "
+                f"{replayed} steps replay captured launches")
+
+    # ------------------------------------------------------------------ running
+    def run(self, feeds: dict, output_names=None) -> list:
+        with self.lock:
+            for name, key in self.inputs:
+                _copy_in(name, feeds[name], self.arrays[key])
+            capturing = self.runs == 1  # run 0 compiles and tunes; run 1 records; later runs replay
+            for s in self.steps:
+                try:
+                    if s.replays is not None:
+                        for launch in s.replays:
+                            launch()
+                    elif capturing:
+                        with capture() as launches:
+                            s.op.run(s.args_in, s.attrs, s.consts, s.args_out)
+                        s.replays = self._replayable(launches)
+                    else:
+                        s.op.run(s.args_in, s.attrs, s.consts, s.args_out)
+                except KaiyuanError as e:
+                    raise type(e)(f"node '{s.node}' ({s.op.op_type}): {e.message}", hint=e.hint, loc=e.loc) from None
+            self.runs += 1
+            wanted = self.outputs if output_names is None else [(n, k) for n, k in self.outputs if n in output_names]
+            return [np.array(self.arrays[k], copy=True) for _, k in wanted]
+
+
+    def _replayable(self, launches) -> list | None:
+        """Stage 5: a step's captured launches, when replaying them alone redoes the step: at
+        least one launch, and every pointer into memory the plan owns (the arena, weights).
+        A step that made no launch did host-side work; one whose launches point elsewhere used
+        scratch memory it frees again: those keep running their OpDef."""
+        if not launches:
+            return None
+        for launch in launches:
+            for address, offset in launch.pointers():
+                if address is None or not self._owns(address + offset):
+                    return None
+        return [launch.replay for launch in launches]
+
+    def _owns(self, address: int) -> bool:
+        if self._ranges is None:
+            self._ranges = [(a.ctypes.data, a.ctypes.data + max(a.nbytes, 1))
+                            for a in [self.arena, *self.constants.values()] if isinstance(a, np.ndarray)]
+        return any(lo <= address < hi for lo, hi in self._ranges)
+
+
+def _copy_in(name: str, value, slot: np.ndarray) -> None:
+    arr = np.asarray(value)
+    if arr.dtype != slot.dtype:
+        raise ArgumentError(f"input '{name}' has dtype {arr.dtype}, the model expects {slot.dtype}",
+                            hint=f"convert it with .astype(np.{slot.dtype})")
+    if arr.shape != slot.shape:
+        raise ArgumentError(f"input '{name}' has shape {arr.shape}, the plan was built for {slot.shape}")
+    np.copyto(slot, arr)
+
+
+# ---------------------------------------------------------------------- building
+def bind(plan: Plan, views: dict) -> Plan:
+    """Stages 3 and 4: plan the arena over the non-view tensors and make every array once.
+
+    views: key -> key of the tensor whose bytes it reuses (chains allowed)."""
+    def root(k):
+        while k in views:
+            k = views[k]
+        return k
+
+    last = len(plan.steps)
+    written: dict = {}
+    reads: dict = {}
+    for _, key in plan.inputs:
+        written[root(key)] = -1
+    for i, s in enumerate(plan.steps):
+        for k in s.inputs:
+            if k is not None:
+                reads[root(k)] = i
+        for k in s.outputs:
+            written.setdefault(root(k), i)
+    for _, key in plan.outputs:
+        reads[root(key)] = last
+    temps = {k: (plan.tensors[k].nbytes, w) for k, w in written.items() if k not in plan.constants}
+    plan.arena_plan = plan_arena(temps, reads)
+    plan.arena = np.empty(max(plan.arena_plan.size, 1), np.uint8)
+    arrays = dict(plan.constants)
+    for key, off in plan.arena_plan.offsets.items():
+        info = plan.tensors[key]
+        arrays[key] = plan.arena[off: off + info.nbytes].view(info.dtype).reshape(info.shape)
+    for key in plan.tensors:
+        if key not in arrays:
+            base = arrays[root(key)]
+            arrays[key] = base.reshape(plan.tensors[key].shape)
+    plan.arrays = arrays
+    for s in plan.steps:
+        s.args_in = [None if k is None else arrays[k] for k in s.inputs]
+        s.args_out = [arrays[k] for k in s.outputs]
+    return plan
+
+
+def resolve(op_type: str, opset: int, domain: str, node: str) -> OpDef:
+    return lookup(op_type, opset, domain, where=f"node '{node}': ")
+
+
+def build_plan(model) -> Plan:
+    """Stages 1-4 for a specialised GraphModel (every type static)."""
+    from xdsl.dialects import func
+
+    from . import dialect
+    from .attributes import type_dtype, type_shape
+    from .rewrite import constant_value
+
+    opset = model.opset
+    tensors: dict = {}
+    constants: dict = {}
+    views: dict = {}
+    steps: list = []
+
+    def info(v):
+        if v not in tensors:
+            tensors[v] = TensorInfo(np.dtype(type_dtype(v.type)), tuple(int(d) for d in type_shape(v.type)))
+        return v
+
+    inputs = [(vi.name, info(arg)) for vi, arg in zip(model.inputs, model.block.args)]
+    for op in model.block.ops:
+        if isinstance(op, func.ReturnOp):
+            continue
+        if isinstance(op, dialect.NoneOp):
+            continue
+        if isinstance(op, (dialect.WeightOp, dialect.ConstantOp)):
+            constants[info(op.results[0])] = np.ascontiguousarray(constant_value(model, op.results[0]))
+            continue
+        d = dialect.opdef_of(op, opset)
+        name = dialect.node_name(op)
+        attrs = d.resolve_attrs(dialect.attrs(op), f"node '{name}'")
+        ins = [None if dialect.is_absent(v) else info(v) for v in op.operands]
+        consts = [constant_value(model, v) if i in d.value_inputs and v is not None else None
+                  for i, v in enumerate(ins)]
+        outs = [info(r) for r in op.results]
+        if d.view and ins[0] is not None:
+            views[outs[0]] = ins[0]
+            continue
+        steps.append(Step(name, d, attrs, consts, ins, outs))
+    outputs = [(vi.name, info(v)) for vi, v in zip(model.outputs, model.returned())]
+    plan = Plan(steps, tensors, inputs, outputs, constants)
+    return bind(plan, views)

@@ -1,0 +1,186 @@
+"""Fusion passes (kaiyuan.graph.fusion) as IR text in, exact IR text out, plus: a fused model gives
+the same outputs as the unfused one (run through InferenceSession on cpu)."""
+
+import numpy as np
+import pytest
+from onnx import TensorProto as T, helper, numpy_helper
+
+import kaiyuan as ky
+from kaiyuan.graph import GraphModel
+from kaiyuan.graph.fusion import fuse_attention, fuse_linear
+from kaiyuan.graph.passes import DEFAULT_PASSES
+
+from .irtext import check_pass, module
+
+X = '%x: tensor<4x8xf32> {kyg.name = "x"}'
+Y = 'tensor<4x16xf32> {kyg.name = "y"}'
+W = {"w": np.ones((8, 16), np.float32), "b": np.ones((16,), np.float32)}
+
+
+def test_matmul_bias_gelu_residual_become_one_linear():
+    before = module(X + ', %r: tensor<4x16xf32> {kyg.name = "r"}', Y, """
+        %w = "kyg.weight"() {name = "w"} : () -> tensor<8x16xf32>
+        %b = "kyg.weight"() {name = "b"} : () -> tensor<16xf32>
+        %s2 = "kyg.Constant"() {value = dense<1.41421354> : tensor<f32>} : () -> tensor<f32> loc("s2")
+        %one = "kyg.Constant"() {value = dense<1.000000e+00> : tensor<f32>} : () -> tensor<f32> loc("one")
+        %half = "kyg.Constant"() {value = dense<5.000000e-01> : tensor<f32>} : () -> tensor<f32> loc("half")
+        %h = "kyg.MatMul"(%x, %w) : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x16xf32> loc("mm")
+        %z = "kyg.Add"(%b, %h) : (tensor<16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32> loc("bias")
+        %d = "kyg.Div"(%z, %s2) : (tensor<4x16xf32>, tensor<f32>) -> tensor<4x16xf32> loc("div")
+        %e = "kyg.Erf"(%d) : (tensor<4x16xf32>) -> tensor<4x16xf32> loc("erf")
+        %t = "kyg.Add"(%e, %one) : (tensor<4x16xf32>, tensor<f32>) -> tensor<4x16xf32> loc("plus1")
+        %m = "kyg.Mul"(%z, %t) : (tensor<4x16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32> loc("mul")
+        %g = "kyg.Mul"(%m, %half) : (tensor<4x16xf32>, tensor<f32>) -> tensor<4x16xf32> loc("gelu")
+        %y = "kyg.Add"(%g, %r) : (tensor<4x16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32> loc("residual")
+        func.return %y : tensor<4x16xf32>""")
+    after = module(X + ', %r: tensor<4x16xf32> {kyg.name = "r"}', Y, """
+        %w = "kyg.weight"() {name = "w"} : () -> tensor<8x16xf32>
+        %b = "kyg.weight"() {name = "b"} : () -> tensor<16xf32>
+        %y = "kyg.kaiyuan.Linear"(%x, %w, %b, %r) {activation = "gelu"} : (tensor<4x8xf32>, tensor<8x16xf32>, tensor<16xf32>, tensor<4x16xf32>) -> tensor<4x16xf32> loc("residual")
+        func.return %y : tensor<4x16xf32>""")
+    out = check_pass(lambda m: _dce(fuse_linear(m)), before, after, W)
+    assert out is not None
+
+
+def test_a_value_used_twice_is_not_fused_away():
+    # the bias add's result is also a graph output: the MatMul+Add may fuse, the Relu may not take it
+    text = module(X, Y + ', tensor<4x16xf32> {kyg.name = "z"}', """
+        %w = "kyg.weight"() {name = "w"} : () -> tensor<8x16xf32>
+        %h = "kyg.MatMul"(%x, %w) : (tensor<4x8xf32>, tensor<8x16xf32>) -> tensor<4x16xf32> loc("mm")
+        %y = "kyg.Relu"(%h) : (tensor<4x16xf32>) -> tensor<4x16xf32> loc("relu")
+        func.return %y, %h : tensor<4x16xf32>, tensor<4x16xf32>""")
+    check_pass(lambda m: _dce(fuse_linear(m)), text, text, W)
+
+
+ATT_ARGS = ('%q: tensor<1x2x5x4xf32> {kyg.name = "q"}, %kt: tensor<1x5x2x4xf32> {kyg.name = "k"}, '
+            '%v: tensor<1x2x5x4xf32> {kyg.name = "v"}, %mask: tensor<1x1x5x5xf32> {kyg.name = "mask"}')
+ATT_OUT = 'tensor<1x2x5x4xf32> {kyg.name = "o"}'
+
+
+def test_bert_style_attention_becomes_one_kernel():
+    before = module(ATT_ARGS, ATT_OUT, """
+        %c = "kyg.Constant"() {value = dense<0.707106769> : tensor<f32>} : () -> tensor<f32> loc("c")
+        %zero = "kyg.Constant"() {value = dense<0.000000e+00> : tensor<f32>} : () -> tensor<f32> loc("zero")
+        %k2 = "kyg.Transpose"(%kt) {perm = [0 : i64, 2 : i64, 3 : i64, 1 : i64]} : (tensor<1x5x2x4xf32>) -> tensor<1x2x4x5xf32> loc("kT")
+        %qs = "kyg.Mul"(%q, %c) : (tensor<1x2x5x4xf32>, tensor<f32>) -> tensor<1x2x5x4xf32> loc("q_scale")
+        %ks = "kyg.Mul"(%k2, %c) : (tensor<1x2x4x5xf32>, tensor<f32>) -> tensor<1x2x4x5xf32> loc("k_scale")
+        %s = "kyg.MatMul"(%qs, %ks) : (tensor<1x2x5x4xf32>, tensor<1x2x4x5xf32>) -> tensor<1x2x5x5xf32> loc("scores")
+        %sm = "kyg.Add"(%s, %mask) : (tensor<1x2x5x5xf32>, tensor<1x1x5x5xf32>) -> tensor<1x2x5x5xf32> loc("masked")
+        %p = "kyg.Softmax"(%sm) {axis = -1 : i64} : (tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32> loc("softmax")
+        %n = "kyg.IsNaN"(%p) : (tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xi1> loc("isnan")
+        %p2 = "kyg.Where"(%n, %zero, %p) : (tensor<1x2x5x5xi1>, tensor<f32>, tensor<1x2x5x5xf32>) -> tensor<1x2x5x5xf32> loc("guard")
+        %o = "kyg.MatMul"(%p2, %v) : (tensor<1x2x5x5xf32>, tensor<1x2x5x4xf32>) -> tensor<1x2x5x4xf32> loc("pv")
+        func.return %o : tensor<1x2x5x4xf32>""")
+    after = module(ATT_ARGS, ATT_OUT, """
+        %0 = "kyg.Transpose"(%kt) {perm = [0 : i64, 2 : i64, 1 : i64, 3 : i64]} : (tensor<1x5x2x4xf32>) -> tensor<1x2x5x4xf32> loc("pv/key")
+        %o = "kyg.kaiyuan.Attention"(%q, %0, %v, %mask) {scale = 0.49999997 : f32} : (tensor<1x2x5x4xf32>, tensor<1x2x5x4xf32>, tensor<1x2x5x4xf32>, tensor<1x1x5x5xf32>) -> tensor<1x2x5x4xf32> loc("pv")
+        func.return %o : tensor<1x2x5x4xf32>""")
+    check_pass(lambda m: _dce(fuse_attention(m)), before, after)
+
+
+def _dce(model: GraphModel) -> GraphModel:
+    from kaiyuan.graph.passes import dce
+
+    return dce(model)
+
+
+# ------------------------------------------------------------------ numerics, fused vs not
+def _mlp_model(rng):
+    w1 = rng.standard_normal((16, 32)).astype(np.float32) * 0.3
+    b1 = rng.standard_normal(32).astype(np.float32)
+    w2 = rng.standard_normal((32, 16)).astype(np.float32) * 0.3
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("Add", ["h", "b1"], ["hb"]),
+             helper.make_node("Div", ["hb", "sqrt2"], ["d"]), helper.make_node("Erf", ["d"], ["e"]),
+             helper.make_node("Add", ["e", "one"], ["e1"]), helper.make_node("Mul", ["hb", "e1"], ["m"]),
+             helper.make_node("Mul", ["m", "half"], ["g"]), helper.make_node("MatMul", ["g", "w2"], ["o"]),
+             helper.make_node("Add", ["o", "x"], ["y"])]
+    inits = [numpy_helper.from_array(a, n) for a, n in
+             [(w1, "w1"), (b1, "b1"), (w2, "w2"), (np.array(np.sqrt(2), np.float32), "sqrt2"),
+              (np.array(1, np.float32), "one"), (np.array(0.5, np.float32), "half")]]
+    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", T.FLOAT, ["n", 16])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, ["n", 16])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_fused_mlp_matches_unfused(rng=np.random.default_rng(0)):
+    model = _mlp_model(rng)
+    x = rng.standard_normal((7, 16)).astype(np.float32)
+    fused = ky.InferenceSession(model)
+    plain = ky.InferenceSession(model, passes=list(DEFAULT_PASSES))
+    [a], [b] = fused.run(None, {"x": x}), plain.run(None, {"x": x})
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    kinds = [s.op.op_type for s in fused.plan_for({"x": (7, 16)}).steps]
+    assert kinds == ["Linear", "Linear"]
+    assert any("Linear+gelu" in line for line in fused.last_fusions)
+
+
+EW_ARGS = '%x: tensor<4x8xf32> {kyg.name = "x"}, %b: tensor<8xf32> {kyg.name = "b"}'
+EW_OUT = 'tensor<4x8xf32> {kyg.name = "y"}'
+
+
+def test_elementwise_chain_becomes_one_expression():
+    from kaiyuan.graph.fusion_elementwise import fuse_elementwise
+
+    before = module(EW_ARGS, EW_OUT, """
+        %two = "kyg.Constant"() {value = dense<2.000000e+00> : tensor<f32>} : () -> tensor<f32> loc("two")
+        %s = "kyg.Sigmoid"(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32> loc("sig")
+        %m = "kyg.Mul"(%x, %s) : (tensor<4x8xf32>, tensor<4x8xf32>) -> tensor<4x8xf32> loc("silu")
+        %a = "kyg.Add"(%m, %b) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32> loc("bias")
+        %y = "kyg.Mul"(%a, %two) : (tensor<4x8xf32>, tensor<f32>) -> tensor<4x8xf32> loc("scale")
+        func.return %y : tensor<4x8xf32>""")
+    after = module(EW_ARGS, EW_OUT, """
+        %y = "kyg.kaiyuan.Elementwise"(%x, %b) {expr = "mul(add(mul($0,sigmoid($0)),$1),float32(2.0))"} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32> loc("scale")
+        func.return %y : tensor<4x8xf32>""")
+    out = check_pass(lambda m: _dce(fuse_elementwise(m)), before, after)
+    x = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    b = np.arange(8, dtype=np.float32)
+    from kaiyuan.graph.executor import build_plan
+
+    plan = build_plan(out)
+    [y] = plan.run({"x": x, "b": b})
+    np.testing.assert_allclose(y, (x / (1 + np.exp(-x)) + b) * 2, rtol=1e-6, atol=1e-6)
+
+
+def test_elementwise_fusion_stops_at_values_used_elsewhere():
+    from kaiyuan.graph.fusion_elementwise import fuse_elementwise
+
+    text = module(EW_ARGS, EW_OUT + ', tensor<4x8xf32> {kyg.name = "s"}', """
+        %s = "kyg.Sigmoid"(%x) : (tensor<4x8xf32>) -> tensor<4x8xf32> loc("sig")
+        %y = "kyg.Add"(%s, %b) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32> loc("bias")
+        func.return %y, %s : tensor<4x8xf32>, tensor<4x8xf32>""")
+    check_pass(lambda m: _dce(fuse_elementwise(m)), text, text)
+
+
+def test_expression_text_round_trips():
+    from kaiyuan.ops.fused import format_expr, parse_expr
+
+    for e in [("where", ("in", 0), ("const", float("-inf"), "float32"), ("const", -3, "int64")),
+              ("isinf", ("in", 1), True, False), ("cast:float16", ("mul", ("in", 0), ("in", 2)))]:
+        assert parse_expr(format_expr(e)) == e
+    with pytest.raises(ValueError):
+        parse_expr("add($0,")
+
+
+@pytest.mark.parametrize("opset", [13, 17])
+def test_decomposed_layer_norm_becomes_layer_normalization(tmp_path, opset):
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    class DecomposedLN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.g, self.b = torch.nn.Parameter(torch.randn(16)), torch.nn.Parameter(torch.randn(16))
+
+        def forward(self, x):
+            d = x - x.mean(-1, keepdim=True)
+            return d / torch.sqrt((d ** 2).mean(-1, keepdim=True) + 1e-5) * self.g + self.b
+
+    x = torch.randn(3, 5, 16)
+    path = str(tmp_path / "ln.onnx")
+    torch.onnx.export(DecomposedLN(), (x,), path, dynamo=False, opset_version=opset, input_names=["x"],
+                      output_names=["y"])
+    sess = ky.InferenceSession(path)
+    [y] = sess.run(None, {"x": x.numpy()})
+    np.testing.assert_allclose(y, ort.InferenceSession(path).run(None, {"x": x.numpy()})[0], rtol=1e-5, atol=1e-5)
+    assert [s.op.op_type for s in sess.plan_for({"x": (3, 5, 16)}).steps] == ["LayerNormalization"]
+    assert sess.last_fusions[0].startswith("LayerNormalization")

@@ -1,0 +1,110 @@
+"""kaiyuan.InferenceSession end to end on cpu: onnxruntime's API, dynamic shapes, errors, and real
+models exported from PyTorch inside the test (a GPT-style decoder block, a small CNN) compared with
+onnxruntime on the same file. Tolerance: 1e-4 relative/absolute on fp32 outputs (GEMM and
+reduction sums in another order than onnxruntime's)."""
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto as T, helper, numpy_helper
+
+import kaiyuan as ky
+
+from .test_torch_models import Block, export, small_cnn
+
+torch = pytest.importorskip("torch")
+
+RTOL = ATOL = 1e-4
+
+
+def _mlp(rng):
+    w = rng.standard_normal((8, 4)).astype(np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"), helper.make_node("Relu", ["h"], ["y"], name="relu"),
+         helper.make_node("Shape", ["x"], ["s"], name="shape")], "mlp",
+        [helper.make_tensor_value_info("x", T.FLOAT, ["batch", 8])],
+        [helper.make_tensor_value_info("y", T.FLOAT, ["batch", 4]), helper.make_tensor_value_info("s", T.INT64, [2])],
+        [numpy_helper.from_array(w, "w")])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), w
+
+
+def test_onnxruntime_api_and_dynamic_batch():
+    model, w = _mlp(np.random.default_rng(0))
+    sess = ky.InferenceSession(model.SerializeToString())
+    assert [(i.name, i.shape, i.type) for i in sess.get_inputs()] == [("x", ["batch", 8], "tensor(float)")]
+    assert [o.name for o in sess.get_outputs()] == ["y", "s"]
+    for batch in (1, 6, 1):
+        x = np.random.default_rng(batch).standard_normal((batch, 8)).astype(np.float32)
+        y, s = sess.run(None, {"x": x})
+        np.testing.assert_allclose(y, np.maximum(x @ w, 0), rtol=RTOL, atol=ATOL)
+        assert s.tolist() == [batch, 8] and s.dtype == np.int64
+        [s_only] = sess.run(["s"], {"x": x})
+        assert s_only.tolist() == [batch, 8]
+    assert len(sess._plans) == 2  # one plan per distinct input shape
+
+
+def test_replayed_runs_compute_each_new_input():
+    # run 0 compiles, run 1 captures the launches, runs 2+ replay them: every run must see its feed
+    model, w = _mlp(np.random.default_rng(0))
+    sess = ky.InferenceSession(model)
+    for i in range(5):
+        x = np.random.default_rng(10 + i).standard_normal((3, 8)).astype(np.float32)
+        y, s = sess.run(None, {"x": x})
+        np.testing.assert_allclose(y, np.maximum(x @ w, 0), rtol=RTOL, atol=ATOL)
+    assert "1 steps replay captured launches" in sess.plan_for({"x": (3, 8)}).report()
+
+
+def test_results_do_not_alias_the_arena():
+    model, _ = _mlp(np.random.default_rng(0))
+    sess = ky.InferenceSession(model)
+    x = np.ones((2, 8), np.float32)
+    y1 = sess.run(["y"], {"x": x})[0]
+    keep = y1.copy()
+    sess.run(["y"], {"x": -x})
+    np.testing.assert_array_equal(y1, keep)
+
+
+@pytest.mark.parametrize("feed,error,text", [
+    ({}, ky.ArgumentError, "missing input"),
+    ({"x": np.ones((2, 8), np.float32), "z": np.ones(1)}, ky.ArgumentError, "unknown input"),
+    ({"x": np.ones((2, 8), np.float64)}, ky.ArgumentError, "dtype"),
+    ({"x": np.ones((2, 7), np.float32)}, ky.ArgumentError, "x"),
+])
+def test_bad_feeds_are_argument_errors(feed, error, text):
+    model, _ = _mlp(np.random.default_rng(0))
+    sess = ky.InferenceSession(model)
+    with pytest.raises(error, match=text):
+        sess.run(None, feed)
+    with pytest.raises(ky.ArgumentError, match="unknown output"):
+        sess.run(["nope"], {"x": np.ones((2, 8), np.float32)})
+
+
+def test_unsupported_operator_fails_at_load_naming_the_node():
+    graph = helper.make_graph([helper.make_node("NonMaxSuppression", ["b", "s"], ["y"], name="nms")], "g",
+                              [helper.make_tensor_value_info("b", T.FLOAT, [1, 4, 4]),
+                               helper.make_tensor_value_info("s", T.FLOAT, [1, 1, 4])],
+                              [helper.make_tensor_value_info("y", T.INT64, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    with pytest.raises(ky.UnsupportedError, match="nms.*NonMaxSuppression"):
+        ky.InferenceSession(model)
+
+
+@pytest.mark.parametrize("name", ["gpt_block", "cnn"])
+def test_exported_models_match_onnxruntime(name, tmp_path):
+    torch.manual_seed(0)
+    if name == "gpt_block":
+        module, example, axes = Block(), torch.randn(2, 5, 16), {"x": {0: "b", 1: "t"}}
+        shapes = [(2, 5, 16), (3, 7, 16)]
+    else:
+        module, example, axes = small_cnn(), torch.randn(2, 3, 16, 16), {"x": {0: "n"}}
+        shapes = [(2, 3, 16, 16), (1, 3, 16, 16)]
+    path = export(module.eval(), example, axes, tmp_path / f"{name}.onnx")
+    sess = ky.InferenceSession(str(path))
+    ref = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for shape in shapes:
+        x = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
+        [got], [want] = sess.run(None, {"x": x}), ref.run(None, {"x": x})
+        np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)
+    kinds = {s.op.op_type for s in sess.plan_for({"x": shapes[0]}).steps}
+    if name == "gpt_block":
+        assert {"Attention", "Linear", "LayerNormalization"} <= kinds
