@@ -108,3 +108,5 @@ def test_exported_models_match_onnxruntime(name, tmp_path):
     kinds = {s.op.op_type for s in sess.plan_for({"x": shapes[0]}).steps}
     if name == "gpt_block":
         assert {"Attention", "Linear", "LayerNormalization"} <= kinds
+    else:
+        assert "BatchNormalization" not in kinds and "Conv" in kinds  # folded into the conv's weights

@@ -6,6 +6,9 @@ Stages (`build_plan`)
                   weights and inline constants become arrays held by the plan;
     2. views      an op with `view=True` (Reshape, Squeeze, ...) writes nothing: its output is
                   the same bytes as its input, seen with another shape, so it costs no step;
+                  a Transpose is a strided view of its input (every OpDef reads strided
+                  inputs), unless a reshape-like view would need it contiguous: then the
+                  reshape runs as a step (its OpDef copies);
     3. arena      lifetimes of the remaining tensors (graph inputs written before step 0, graph
                   outputs read after the last step) → `plan.plan_arena` → one byte buffer;
     4. bind       every tensor becomes a numpy view into the arena (or a weight), made once,
@@ -138,10 +141,11 @@ def _copy_in(name: str, value, slot: np.ndarray) -> None:
 def bind(plan: Plan, views: dict) -> Plan:
     """Stages 3 and 4: plan the arena over the non-view tensors and make every array once.
 
-    views: key -> key of the tensor whose bytes it reuses (chains allowed)."""
+    views: key -> (key of the tensor whose bytes it reuses, None for a reshape or the permutation
+    of a transpose); chains allowed, in the order the ops came."""
     def root(k):
         while k in views:
-            k = views[k]
+            k = views[k][0]
         return k
 
     last = len(plan.steps)
@@ -164,10 +168,9 @@ def bind(plan: Plan, views: dict) -> Plan:
     for key, off in plan.arena_plan.offsets.items():
         info = plan.tensors[key]
         arrays[key] = plan.arena[off: off + info.nbytes].view(info.dtype).reshape(info.shape)
-    for key in plan.tensors:
-        if key not in arrays:
-            base = arrays[root(key)]
-            arrays[key] = base.reshape(plan.tensors[key].shape)
+    for key, (src, perm) in views.items():
+        base = arrays[src]
+        arrays[key] = base.reshape(plan.tensors[key].shape) if perm is None else base.transpose(perm)
     plan.arrays = arrays
     for s in plan.steps:
         s.args_in = [None if k is None else arrays[k] for k in s.inputs]
@@ -191,6 +194,7 @@ def build_plan(model) -> Plan:
     tensors: dict = {}
     constants: dict = {}
     views: dict = {}
+    strided: set = set()  # tensors that are non-contiguous views
     steps: list = []
 
     def info(v):
@@ -214,8 +218,13 @@ def build_plan(model) -> Plan:
         consts = [constant_value(model, v) if i in d.value_inputs and v is not None else None
                   for i, v in enumerate(ins)]
         outs = [info(r) for r in op.results]
-        if d.view and ins[0] is not None:
-            views[outs[0]] = ins[0]
+        if d.view and ins[0] is not None and ins[0] not in strided:
+            views[outs[0]] = (ins[0], None)
+            continue
+        if dialect.op_type(op) == ("", "Transpose") and ins[0] in tensors and ins[0] not in constants:
+            perm = attrs.get("perm") or list(range(len(tensors[ins[0]].shape)))[::-1]
+            views[outs[0]] = (ins[0], tuple(int(p) for p in perm))
+            strided.add(outs[0])
             continue
         steps.append(Step(name, d, attrs, consts, ins, outs))
     outputs = [(vi.name, info(v)) for vi, v in zip(model.outputs, model.returned())]

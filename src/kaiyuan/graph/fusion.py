@@ -1,5 +1,8 @@
 """Fusion passes: rewrite operator patterns onto kaiyuan's fused library operators.
 
+    fold_conv_batch_norm  Conv → BatchNormalization (inference)  ⇒  Conv with rescaled weights.
+    fuse_layer_norm  x - mean, / sqrt(var + eps), · γ, + β over the last axis  ⇒  LayerNormalization.
+
     fuse_attention   MatMul(q·s1, kᵀ·s2) [/ c] [+ mask] → Softmax(-1) [→ Where(IsNaN(p), 0, p)]
                      → MatMul(p, v)  ⇒  kaiyuan.Attention(q, k, v[, mask]) {scale}: one
                      flash-attention kernel; the score matrix is never written to memory.
@@ -386,4 +389,35 @@ def _last_axis(model: GraphModel, rm: Operation, x: SSAValue) -> bool:
     return a.get("keepdims", 1) == 1 and axes is not None and [ax % rank for ax in axes] == [rank - 1]
 
 
-FUSION_PASSES = [("fuse_layer_norm", fuse_layer_norm), ("fuse_attention", fuse_attention), ("fuse_linear", fuse_linear)]
+# ------------------------------------------------------------------------ conv + batch norm
+def fold_conv_batch_norm(model: GraphModel) -> GraphModel:
+    """Conv(x, W[, b]) → BatchNormalization (inference; constant scale, bias, mean, var)  ⇒
+    Conv(x, W·s, (b - mean)·s + β) with s = γ / sqrt(var + eps) per output channel: the norm
+    costs nothing at run time (the weights are rewritten once, here)."""
+    from .rewrite import insert_constant
+
+    model = model.copy()
+    for bn in [op for op in model.block.ops if op_type(op) == ("", "BatchNormalization")]:
+        y = bn.operands[0]
+        conv = producer(y, "Conv")
+        if conv is None or len(users(y)) != 1 or len(bn.results) != 1 or is_returned(model, y):
+            continue
+        params = [constant_value(model, v) for v in bn.operands[1:5]]
+        w = constant_value(model, conv.operands[1])
+        b = constant_value(model, conv.operands[2]) if len(conv.operands) > 2 else None
+        if w is None or any(p is None for p in params) or (len(conv.operands) > 2 and b is None):
+            continue
+        gamma, beta, mean, var = (np.asarray(p, np.float64) for p in params)
+        eps = float(op_attrs(bn).get("epsilon", 1e-5))
+        s = gamma / np.sqrt(var + eps)
+        new_w = (w.astype(np.float64) * s.reshape(-1, *([1] * (w.ndim - 1)))).astype(w.dtype)
+        new_b = (((b.astype(np.float64) if b is not None else 0.0) - mean) * s + beta).astype(w.dtype)
+        name = node_name(bn)
+        ops = [insert_constant(model, new_w, conv, name + "/weight"), insert_constant(model, new_b, conv, name + "/bias")]
+        fused = make_op("Conv", [conv.operands[0], *ops], [bn.results[0].type], op_attrs(conv), node_name=name)
+        place(model, fused, bn)
+        note("Conv+BatchNormalization", fused, [conv, bn])
+    return model
+
+
+FUSION_PASSES = [("fold_conv_batch_norm", fold_conv_batch_norm), ("fuse_layer_norm", fuse_layer_norm), ("fuse_attention", fuse_attention), ("fuse_linear", fuse_linear)]
