@@ -110,3 +110,18 @@ def test_exported_models_match_onnxruntime(name, tmp_path):
         assert {"Attention", "Linear", "LayerNormalization"} <= kinds
     else:
         assert "BatchNormalization" not in kinds and "Conv" in kinds  # folded into the conv's weights
+
+
+def test_inputs_that_decide_shapes_get_a_plan_per_value():
+    # a Reshape whose target shape is a graph input: onnxruntime accepts it; kaiyuan plans per value
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape"),
+                               helper.make_node("Relu", ["y"], ["z"], name="relu")], "g",
+                              [helper.make_tensor_value_info("x", T.FLOAT, [2, 6]),
+                               helper.make_tensor_value_info("shape", T.INT64, [2])],
+                              [helper.make_tensor_value_info("z", T.FLOAT, None)])
+    sess = ky.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]))
+    x = np.arange(-6, 6, dtype=np.float32).reshape(2, 6)
+    for shape in ([3, 4], [4, 3], [3, 4]):
+        [z] = sess.run(None, {"x": x, "shape": np.array(shape, np.int64)})
+        np.testing.assert_array_equal(z, np.maximum(x.reshape(shape), 0))
+    assert len(sess._plans) == 2

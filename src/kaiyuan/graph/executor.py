@@ -209,7 +209,7 @@ def build_plan(model) -> Plan:
         if isinstance(op, dialect.NoneOp):
             continue
         if isinstance(op, (dialect.WeightOp, dialect.ConstantOp)):
-            constants[info(op.results[0])] = np.ascontiguousarray(constant_value(model, op.results[0]))
+            constants[info(op.results[0])] = np.require(constant_value(model, op.results[0]), requirements="C")
             continue
         d = dialect.opdef_of(op, opset)
         name = dialect.node_name(op)

@@ -17,21 +17,23 @@ from xdsl.dialects import func
 from xdsl.dialects.builtin import ArrayAttr, DictionaryAttr
 
 from ..ops.schema import OpDef, TensorType
-from ..runtime.errors import ArgumentError, UnsupportedError
+from ..runtime.errors import ArgumentError, KaiyuanError, UnsupportedError
 from .attributes import tensor_type, type_dtype, type_shape
-from .dialect import KygOp, attrs, is_absent, node_name, opdef_of, where
+from .dialect import KygOp, attrs, is_absent, node_name, op_type, opdef_of, where
 from .errors import with_node
 from .model import GraphModel, ValueInfo, refresh_signature
 from .passes.fold import try_fold
-from .rewrite import constant_value, prune_weights, retype
+from .rewrite import constant_value, insert_constant, prune_weights, retype
 
 
-def specialise(model: GraphModel, shapes: dict | None = None) -> GraphModel:
+def specialise(model: GraphModel, shapes: dict | None = None, values: dict | None = None) -> GraphModel:
     """A copy of `model` with every type static. `shapes` maps input names to shapes (tuples of
     ints) or to arrays (whose dtype is then checked too); inputs whose declared shape is already
-    static may be left out."""
+    static may be left out. `values` maps input names to arrays that become constants (inputs
+    that decide shapes: a Reshape's shape fed as a graph input; see `plan_time_inputs`)."""
     model = model.copy()
     _bind_inputs(model, dict(shapes or {}))
+    _bind_values(model, dict(values or {}))
     opset = model.opset
     for op in list(model.block.ops):
         if isinstance(op, KygOp):
@@ -93,6 +95,51 @@ def _value_input(model: GraphModel, op: KygOp, i: int):
 
 
 # ----------------------------------------------------------------------------- input binding
+
+# ops whose result depends on their input's shape only, never on its values
+_SHAPE_ONLY = {"Shape", "Size"}
+
+
+def plan_time_inputs(model: GraphModel) -> set:
+    """Names of the graph inputs whose values decide shapes: those that reach an OpDef's
+    `value_inputs` operand (through any ops but Shape/Size, which read shapes only). A session
+    plans once per set of their values, as it plans once per set of input shapes."""
+    names = {arg: info.name for arg, info in zip(model.block.args, model.inputs)}
+    found: set = set()
+    seen: set = set()
+
+    def walk(v) -> None:
+        if v in seen:
+            return
+        seen.add(v)
+        if v in names:
+            found.add(names[v])
+        elif isinstance(v.owner, KygOp) and op_type(v.owner)[1] not in _SHAPE_ONLY:
+            for u in v.owner.operands:
+                walk(u)
+
+    for op in model.block.ops:
+        if isinstance(op, KygOp):
+            try:
+                d = opdef_of(op, model.opset)
+            except KaiyuanError:
+                continue
+            for i in d.value_inputs:
+                if i < len(op.operands) and not is_absent(op.operands[i]):
+                    walk(op.operands[i])
+    return found
+
+
+def _bind_values(model: GraphModel, values: dict) -> None:
+    """Replace the uses of the inputs named in `values` by constants of those values."""
+    if not values:
+        return
+    first = next(iter(model.block.ops))
+    for arg, info in zip(model.block.args, model.inputs):
+        if info.name in values:
+            c = insert_constant(model, np.asarray(values[info.name], info.dtype), first, info.name)
+            arg.replace_all_uses_with(c)
+
 
 
 def _bind_inputs(model: GraphModel, shapes: dict) -> None:

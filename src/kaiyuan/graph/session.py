@@ -69,6 +69,9 @@ class InferenceSession:
             self.model = import_onnx(path_or_model)
         self._inputs = self.model.inputs
         self._outputs = self.model.outputs
+        from .infer import plan_time_inputs
+
+        self._plan_time = plan_time_inputs(self.model)  # inputs whose values decide shapes
 
     # ------------------------------------------------------------------ onnxruntime's API
     def get_inputs(self) -> list[NodeArg]:
@@ -94,7 +97,8 @@ class InferenceSession:
             if bad:
                 raise ArgumentError(f"unknown output(s) {bad}", hint=f"the model's outputs are {known}")
         feeds = {n: np.asarray(input_feed[n]) for n in names}
-        plan = self.plan_for({n: a.shape for n, a in feeds.items()})
+        values = {n: feeds[n] for n in self._plan_time}
+        plan = self.plan_for({n: a.shape for n, a in feeds.items()}, values)
         with self.device:
             results = plan.run(feeds)
         if output_names is None:
@@ -102,15 +106,19 @@ class InferenceSession:
         return [results[known.index(n)] for n in output_names]
 
     # ------------------------------------------------------------------ compiling
-    def plan_for(self, shapes: dict) -> Plan:
-        """The execution plan for these input shapes (built on first use)."""
-        key = tuple((n, tuple(int(d) for d in s)) for n, s in sorted(shapes.items()))
+    def plan_for(self, shapes: dict, values: dict | None = None) -> Plan:
+        """The execution plan for these input shapes (built on first use). `values` holds the
+        feeds of inputs that decide shapes (a Reshape's shape given as a graph input): each set of
+        their values gets its own plan, like each set of shapes."""
+        values = {n: np.asarray(v) for n, v in (values or {}).items()}
+        key = (tuple((n, tuple(int(d) for d in s)) for n, s in sorted(shapes.items())),
+               tuple((n, v.dtype.str, v.tobytes()) for n, v in sorted(values.items())))
         plan = self._plans.get(key)
         if plan is None:
-            plan = self._plans[key] = build_plan(self.compile(shapes))
+            plan = self._plans[key] = build_plan(self.compile(shapes, values))
         return plan
 
-    def compile(self, shapes: dict):
+    def compile(self, shapes: dict, values: dict | None = None):
         """Stages 2-3: the specialised, optimised GraphModel for these input shapes."""
         from .infer import specialise
         from .passes import run_passes
@@ -122,7 +130,7 @@ class InferenceSession:
         passes = self._passes if self._passes is not None else pipeline()
         token = FUSIONS.set(fusions)
         try:
-            model = run_passes(specialise(self.model, shapes), passes, dump=dump)
+            model = run_passes(specialise(self.model, shapes, values), passes, dump=dump)
         finally:
             FUSIONS.reset(token)
         self.last_dump, self.last_fusions = dump, fusions

@@ -11,12 +11,13 @@ import re
 
 from .ew_defs import broadcast_shapes
 from .ew_kernel import result_dtype, run_expr
+from ..runtime.dtypes import BY_NAME
 from ..runtime.errors import ArgumentError
 from .schema import REQUIRED, OpDef, TensorType, register
 
 
 DTYPE_NAMES = {"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float16",
-               "bfloat16", "float32", "float64"}
+               "bfloat16", "float32", "float64"} | set(BY_NAME)  # numpy's names and kaiyuan's (fp32, i64, ...)
 _TOKEN = re.compile(r"\s*(?:(\$\d+)|([A-Za-z_][A-Za-z0-9_:]*)\(|([-+]?(?:inf|nan|[0-9.]+(?:e[-+]?\d+)?)|True|False)|(\)|,))")
 
 

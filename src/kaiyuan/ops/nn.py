@@ -9,9 +9,10 @@ Each family lives in its own module:
     nn_conv       Conv (1-D, 2-D), ConvTranspose (1-D, 2-D)
     nn_pool       MaxPool, AveragePool (1-D, 2-D), GlobalAveragePool, GlobalMaxPool
     nn_lrn        LRN
+    nn_lppool     LpPool (1-D, 2-D), composed from |x|^p, AveragePool and a power
     nn_einsum     Einsum (contractions that are one batched matmul after transposes)
     nn_attention  kaiyuan.Attention (scaled dot-product attention, fused by the graph engine)
 """
 
-from . import (nn_attention, nn_conv, nn_einsum, nn_gemm, nn_lrn, nn_matmul_integer, nn_pool,  # noqa: F401
-               nn_quant)  # (importing them registers their definitions)
+from . import (nn_attention, nn_conv, nn_einsum, nn_gemm, nn_lppool, nn_lrn, nn_matmul_integer,  # noqa: F401
+               nn_pool, nn_quant)  # (importing them registers their definitions)

@@ -167,7 +167,10 @@ def convt_geometry(attrs, x: tuple, w: tuple):
         if len(want) != nd:
             raise ArgumentError(f"ConvTranspose: output_shape {want} does not fit {nd} spatial dims")
         totals = [nat - o for nat, o in zip(natural, want)]
-        halves = [int(t / 2) for t in totals]  # C's division (toward zero) for negative totals, as onnxruntime
+        # a negative total (output_shape past the natural size) puts the extra row/column at the end:
+        # NOTSET by the spec's floor division (ONNX's test_convtranspose_output_shape), SAME_UPPER by
+        # C's division toward zero (onnxruntime)
+        halves = [int(t / 2) if auto == "SAME_UPPER" else t // 2 for t in totals]
         begins = [h if auto == "SAME_UPPER" else t - h for t, h in zip(totals, halves)]
         out = want
     else:
