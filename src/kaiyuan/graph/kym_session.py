@@ -11,9 +11,12 @@ code that runs in the loading process.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 
-from ..compiler.cache import install, recording
+from ..compiler.cache import cache_dir, install, recording
 from .kym import load_kym, save_kym
 from .model import GraphModel
 
@@ -38,6 +41,10 @@ def compile_to_kym(session, path, shapes_list: list[dict], overwrite: bool = Fal
     for key, (binary, asm, kinds, meta) in kernels.items():
         texts = {name: asm[name] for name, kind in kinds if kind != "binary" and isinstance(asm.get(name), str)}
         artefacts[key] = (binary, {"kinds": kinds, "meta": meta, "asm": texts})
+    # the autotuner's choices (per kernel, shape class and machine): without them a new process
+    # would tune again, compiling every candidate configuration
+    for table in sorted((cache_dir() / "autotune").glob("*.json")):
+        artefacts["autotune." + table.name] = (table.read_bytes(), {"kind": "autotune", "file": table.name})
     model = session.model
     save_kym(path, ir_text=model.text(), weights=model.weights, inputs=_io(model.inputs), outputs=_io(model.outputs),
              plan={"reports": reports}, artefacts=artefacts, target=session.device.name,
@@ -49,6 +56,9 @@ def load_model(path, session, trust_artefacts: bool = True):
     """(GraphModel, {}) from a .kym; trusted artefacts go into the kernel cache."""
     kym = load_kym(path, trust_artefacts=trust_artefacts)
     for key, (binary, info) in kym.artefacts.items():
+        if info.get("kind") == "autotune":
+            _install_tuning(info["file"], binary)
+            continue
         asm = dict(info.get("asm", {}))
         for name, kind in info["kinds"]:
             if kind == "binary":
@@ -57,6 +67,22 @@ def load_model(path, session, trust_artefacts: bool = True):
     model = GraphModel.from_text(kym.ir_text, kym.weights, filename=str(path))
     session.kym_manifest = kym.manifest
     return model, {}
+
+
+def _install_tuning(name: str, data: bytes) -> None:
+    """Put a stored autotune table into the cache unless one is there (local tuning wins; entries
+    carry their machine's fingerprint, so another machine's choices are never used)."""
+    folder = cache_dir() / "autotune"
+    target = folder / Path(name).name
+    if target.exists():
+        return
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_suffix(".tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+    except OSError:
+        pass  # an unwritable cache means tuning again, never a wrong answer
 
 
 def _dtype_of(session, name: str) -> np.dtype:
