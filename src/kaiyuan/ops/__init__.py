@@ -12,6 +12,11 @@ kind; it runs on the inputs' device (or the default device for host arrays). See
     attention       scaled_dot_product_attention
     norms           layer_norm, rms_norm
     activations     softmax, gelu, silu
+
+Operator definitions for the graph engine (`schema.OpDef`, registered on import by
+`schema.load_all()`): `elementwise` (+ ew_*: the expression engine, `run_expr`), `reduction`
+(+ red_*), `movement` and `indexing` (+ mv_*), `nn` (+ nn_*), `fused` (kaiyuan's own fused
+operators). docs/graph.md lists every operator.
 """
 
 from ._common import set_autotune
