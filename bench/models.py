@@ -7,8 +7,9 @@ PyTorch, and the engine's per-run host overhead.
    several batch x sequence shapes: median ms per run of kaiyuan, onnxruntime (CPU provider,
    intra-op threads = cores) and PyTorch (the same model in eager mode, torch.no_grad), timed in
    interleaved rounds (bench/common.py).
-2. Per-run overhead of a 100-node model: a chain of 100 element-wise ops on a [1, 16] tensor, so
-   kernel time is negligible and the figure is the engine's host cost per run (and per node).
+2. Per-run overhead of a 100-node model: a chain of 100 Relu ops on a [1, 16] tensor, planned
+   without the fusion passes (which would make it one kernel), so it is 100 kernel steps whose
+   kernel time is negligible: the figure is the engine's host cost per run (and per node).
 """
 
 from __future__ import annotations
@@ -56,9 +57,11 @@ def chain_model(n: int, op: str = "Relu"):
 def overhead_row(n: int = 100) -> dict:
     import onnxruntime as ort
 
+    from kaiyuan.graph.passes import DEFAULT_PASSES
+
     model = chain_model(n)
     x = np.ones((1, 16), np.float32)
-    sess = ky.InferenceSession(model)
+    sess = ky.InferenceSession(model, passes=list(DEFAULT_PASSES))  # no fusion: 100 kernel steps
     ref = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     plan = sess.plan_for({"x": (1, 16)})
     ms = interleaved({"kaiyuan": lambda: sess.run(None, {"x": x}), "onnxruntime": lambda: ref.run(None, {"x": x})},

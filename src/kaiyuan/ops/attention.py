@@ -15,12 +15,14 @@ dtypes
     fp32, fp16, bf16 (scores, running max/sum and the output accumulator in fp32; p is rounded
     to the input dtype before p @ v, as torch's kernels do), fp64 (all in fp64).
 Kernel
-    `attention_kernel`: one program per (BLOCK_M queries, batch*head), flash style, computed
-    transposed: a score block is BLOCK_N keys x BLOCK_M queries, s = k_blk @ q^T (K read in its own
-    layout, rows of E contiguous elements; q^T loaded once), so the running max and sum are column
-    reductions (vectorised along the queries on cpu), and acc^T (Ev x BLOCK_M) += v_blk^T @ p^T with
-    the usual rescaling. Scores are in log2 units (scale * log2(e) folded into one multiply, exp2),
-    the output is acc times the reciprocal of the running sum. Key blocks split into an unmasked
+    `attention_kernel`: one program per (BLOCK_M queries, batch*head), flash style, scores
+    computed transposed: a score block is BLOCK_N keys x BLOCK_M queries, s = k_blk @ q^T (K read
+    in its own layout, rows of E contiguous elements; q^T loaded once), so the running max and sum
+    are column reductions (vectorised along the queries on cpu), and acc (BLOCK_M x Ev) +=
+    p^T @ v_blk with the usual rescaling (V read in its own layout too; on cpu the dot reads p^T
+    through p's strides, K and V tiles in place, and acc is rescaled in its own storage). Scores
+    are in log2 units (scale * log2(e) folded into one multiply, exp2), the output is acc times
+    the reciprocal of the running sum, stored row by row. Key blocks split into an unmasked
     loop (whole blocks below Lk and, causal, below every query's diagonal: no mask, no -inf
     handling) and a masked loop (the diagonal blocks, the ragged tail past Lk, attn_mask); causal
     stops at the last diagonal block. Tile addresses come from the loop variable each step (affine:
@@ -55,11 +57,12 @@ LOG2E = 1.4426950408889634
 
 
 @jit
-def attention_step(k, qt, vt, acc, m_i, l_i, s_add, valid, QK_SCALE: kl.constexpr, MASKED: kl.constexpr,
+def attention_step(k, qt, v, acc, m_i, l_i, s_add, valid, QK_SCALE: kl.constexpr, MASKED: kl.constexpr,
                    ADD: kl.constexpr):
-    """One key block, transposed (keys along rows, queries along columns): s = k @ q^T in log2
-    units, online softmax over the columns, acc^T += v^T @ p^T. Unmasked steps (MASKED False)
-    skip the -inf handling: every score is finite there."""
+    """One key block: scores transposed (keys along rows, queries along columns), s = k @ q^T in
+    log2 units, online softmax over the columns, then acc += p^T @ v (the cpu dot reads p^T
+    through p's strides: no transposed copy). Unmasked steps (MASKED False) skip the -inf
+    handling: every score is finite there."""
     s = kl.dot(k, qt)
     if MASKED:
         s = s * QK_SCALE
@@ -80,7 +83,7 @@ def attention_step(k, qt, vt, acc, m_i, l_i, s_add, valid, QK_SCALE: kl.constexp
         p = kl.exp2(s * QK_SCALE - mb)
     alpha = kl.exp2(m_i - m_use)
     l_i = l_i * alpha + kl.sum(p, axis=0)
-    acc = kl.dot(vt, p.to(vt.dtype), acc * alpha[None, :])
+    acc = kl.dot(kl.trans(p.to(v.dtype)), v, acc * alpha[:, None])
     return acc, m_new, l_i
 
 
@@ -90,9 +93,9 @@ def attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr, H, GROUP, Lq, Lk,
                      smb, smh, smm, smn,
                      SCALE: kl.constexpr, E: kl.constexpr, EV: kl.constexpr, MASK: kl.constexpr, CAUSAL: kl.constexpr,
                      FP64: kl.constexpr, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr):
-    # Everything is transposed: a block of scores is BLOCK_N keys x BLOCK_M queries, so the softmax
-    # statistics are column reductions (vectorised along the queries on cpu) and K is read in its
-    # own layout (rows of E contiguous elements); V is read transposed, once per key block.
+    # Scores are transposed: a block is BLOCK_N keys x BLOCK_M queries, so the softmax statistics
+    # are column reductions (vectorised along the queries on cpu) and K and V are read in their
+    # own layout (rows of E contiguous elements); the output accumulates queries x Ev.
     QK_SCALE: kl.constexpr = SCALE * LOG2E
     pid_m = kl.program_id(0)
     bh = kl.program_id(1)
@@ -111,11 +114,11 @@ def attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr, H, GROUP, Lq, Lk,
     if FP64:
         m_i = kl.full((BLOCK_M,), NEG_INF, kl.float64)
         l_i = kl.zeros((BLOCK_M,), kl.float64)
-        acc = kl.zeros((EV, BLOCK_M), kl.float64)
+        acc = kl.zeros((BLOCK_M, EV), kl.float64)
     else:
         m_i = kl.full((BLOCK_M,), NEG_INF, kl.float32)
         l_i = kl.zeros((BLOCK_M,), kl.float32)
-        acc = kl.zeros((EV, BLOCK_M), kl.float32)
+        acc = kl.zeros((BLOCK_M, EV), kl.float32)
     # keys [0, full) need no mask: whole blocks below Lk (and, causal, below every query's
     # diagonal); keys [full, end) take the masked step (diagonal blocks, the tail past Lk, attn_mask)
     end = Lk
@@ -128,13 +131,13 @@ def attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr, H, GROUP, Lq, Lk,
     for start in range(0, full, BLOCK_N):
         # addresses from the loop variable: affine in the tile indices (one vector load per K row)
         k = kl.load(k_base + (start + offs_n)[:, None] * skn + offs_d[None, :] * skd)
-        vt = kl.load(v_base + (start + offs_n)[None, :] * svn + offs_dv[:, None] * svd)
-        acc, m_i, l_i = attention_step(k, qt, vt, acc, m_i, l_i, 0.0, True, QK_SCALE, False, False)
+        v = kl.load(v_base + (start + offs_n)[:, None] * svn + offs_dv[None, :] * svd)
+        acc, m_i, l_i = attention_step(k, qt, v, acc, m_i, l_i, 0.0, True, QK_SCALE, False, False)
     for start in range(full, end, BLOCK_N):
         cols = start + offs_n
         col_ok = cols < Lk
         k = kl.load(k_base + cols[:, None] * skn + offs_d[None, :] * skd, mask=col_ok[:, None], other=0)
-        vt = kl.load(v_base + cols[None, :] * svn + offs_dv[:, None] * svd, mask=col_ok[None, :], other=0)
+        v = kl.load(v_base + cols[:, None] * svn + offs_dv[None, :] * svd, mask=col_ok[:, None], other=0)
         valid = col_ok[:, None]
         if CAUSAL:
             valid = valid & (cols[:, None] <= offs_m[None, :])
@@ -144,15 +147,15 @@ def attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr, H, GROUP, Lq, Lk,
             valid = valid & (kl.load(m_ptrs, mask=row_ok & col_ok[:, None], other=0) != 0)
         if MASK == 2:
             s_add = kl.load(m_ptrs, mask=row_ok & col_ok[:, None], other=0).to(acc.dtype) * LOG2E
-        acc, m_i, l_i = attention_step(k, qt, vt, acc, m_i, l_i, s_add, valid, QK_SCALE, True, MASK == 2)
+        acc, m_i, l_i = attention_step(k, qt, v, acc, m_i, l_i, s_add, valid, QK_SCALE, True, MASK == 2)
     inv = 1.0 / kl.where(l_i == 0.0, 1.0, l_i)  # a query that saw no key: acc is 0, so zeros (torch)
-    kl.store(o_ptr + b * sob + h * soh + offs_m[None, :] * som + offs_dv[:, None] * sod, acc * inv[None, :],
-             mask=row_ok)
+    kl.store(o_ptr + b * sob + h * soh + offs_m[:, None] * som + offs_dv[None, :] * sod, acc * inv[:, None],
+             mask=offs_m[:, None] < Lq)
 
 
-# Large query blocks amortise the per-key-block work that does not scale with BLOCK_M (the V^T
-# gather), large key blocks the per-block rescale of the accumulator; 128 x 128 measured best at
-# L >= 512 on a 2-core AVX-512 VM, 64-query blocks give short sequences more programs.
+# Large query blocks amortise the per-key-block work that does not scale with BLOCK_M, large key
+# blocks the per-block rescale of the accumulator; 128 x 128 measured best at L >= 512 on a 2-core
+# AVX-512 VM, 64-query blocks give short sequences more programs (and causal ones less masked work).
 CPU_CONFIGS = [
     Config({"BLOCK_M": 128, "BLOCK_N": 128}),
     Config({"BLOCK_M": 64, "BLOCK_N": 128}),

@@ -21,8 +21,13 @@ Kernel
     j = oh * Wq + ow is at phase plane (kh*dil_h % s_h, kw*dil_w % s_w), offset
     (kh*dil_h // s_h) * Wq + kw*dil_w // s_w + j: padding and stride cost no masks in the K loop
     (columns ow >= OW are computed and not stored). K-step addresses are recomputed from k each
-    step; KH, KW, stride and dilation are constexprs (the k -> (c, kh, kw) divisions compile to
-    multiplies). Rows/columns past OC/pixels are masked; EVEN_K compiles the K mask out.
+    step (the cpu backend reads both tiles in place, the B rows through a table of row offsets);
+    KH, KW, stride and dilation are constexprs (the k -> (c, kh, kw) divisions compile to
+    multiplies). Rows past OC are masked; pixels past the end only on the 1x1 in-place path (the
+    copy has PREP_SPARE spare elements, so its pixel tiles load unmasked); whole BLOCK_K steps
+    carry no K mask (BLOCK_K is moved to a divisor of K where one is near) and a ragged K ends
+    with one masked tail step. The output is stored one output row at a time (affine in the
+    pixel index: vector stores), or flat when Wq == OW.
 Tuning
     cpu: `@ky.autotune` over three tile shapes (key_bucket="pow2" on pixels, channels, K); interp:
     one fixed small config.
@@ -44,12 +49,41 @@ DTYPES = ("fp32", "fp64", "fp16", "bf16")
 
 
 @jit
+def conv2d_step(acc, k, rk, rm, rp, w_base, x_base, row_ok, col_ok, K, sxc, sxph, sxpw, sxr, sxj, swo, swk,
+                KH: kl.constexpr, KW: kl.constexpr, stride_h: kl.constexpr, stride_w: kl.constexpr,
+                dil_h: kl.constexpr, dil_w: kl.constexpr, TAIL: kl.constexpr, PADDED: kl.constexpr):
+    """acc += A[:, k:k+BLOCK_K] @ B[k:k+BLOCK_K, :]. K index k = (c, kh, kw) in the weight's own
+    order: A rows are contiguous; the B row of k starts at an offset computed from (c, kh, kw) and
+    is affine in the pixel index j (addresses recomputed from k each step: the cpu backend reads
+    both tiles in place). Only the TAIL step masks K; PADDED sources need no pixel mask."""
+    kk = k + rk
+    c = kk // (KH * KW)
+    r = kk % (KH * KW)
+    rh = (r // KW) * dil_h
+    rw = (r % KW) * dil_w
+    row_off = c * sxc + (rh % stride_h) * sxph + (rw % stride_w) * sxpw + (rh // stride_h) * sxr + \
+        (rw // stride_w) * sxj
+    a_ptrs = w_base + rm[:, None] * swo + kk[None, :] * swk
+    b_ptrs = x_base + row_off[:, None] + rp[None, :] * sxj
+    if TAIL:
+        a = kl.load(a_ptrs, mask=row_ok & (kk[None, :] < K), other=0)
+        b = kl.load(b_ptrs, mask=col_ok & (kk[:, None] < K), other=0)
+    elif PADDED:
+        a = kl.load(a_ptrs, mask=row_ok, other=0)
+        b = kl.load(b_ptrs)
+    else:
+        a = kl.load(a_ptrs, mask=row_ok, other=0)
+        b = kl.load(b_ptrs, mask=col_ok, other=0)
+    return kl.dot(a, b, acc)
+
+
+@jit
 def conv2d_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, P, Wq, OW, Cg, OCg, K,
                   sxn, sxc, sxph, sxpw, sxr, sxj, swo, swk, syn, syc, syh, syw, s_bias,
                   KH: kl.constexpr, KW: kl.constexpr, stride_h: kl.constexpr, stride_w: kl.constexpr,
-                  dil_h: kl.constexpr, dil_w: kl.constexpr, HAS_BIAS: kl.constexpr,
-                  ACC: kl.constexpr, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, BLOCK_K: kl.constexpr,
-                  EVEN_K: kl.constexpr):
+                  dil_h: kl.constexpr, dil_w: kl.constexpr, HAS_BIAS: kl.constexpr, PADDED: kl.constexpr,
+                  FLAT_Y: kl.constexpr, ACC: kl.constexpr, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr,
+                  BLOCK_K: kl.constexpr):
     # tile: BLOCK_M output channels of group g x BLOCK_N flat pixels j = qh * Wq + qw of image n
     pid = kl.program_id(0)
     n = kl.program_id(1)
@@ -66,33 +100,30 @@ def conv2d_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, P, Wq, OW, Cg, OCg, K,
     w_base = w_ptr + g * OCg * swo
     row_ok = rm[:, None] < OCg
     col_ok = rp[None, :] < P
-    oh = rp // Wq
-    ow = rp % Wq
     acc = zeros_acc(BLOCK_M, BLOCK_N, ACC)
-    for k in range(0, K, BLOCK_K):
-        # K index k = (c, kh, kw) in the weight's own order: A rows are contiguous; the B row of
-        # k starts at an offset computed from (c, kh, kw) and is affine in the pixel index j
-        # (addresses recomputed from k each step: one contiguous vector load per tile row)
-        kk = k + rk
-        c = kk // (KH * KW)
-        r = kk % (KH * KW)
-        rh = (r // KW) * dil_h
-        rw = (r % KW) * dil_w
-        row_off = c * sxc + (rh % stride_h) * sxph + (rw % stride_w) * sxpw + (rh // stride_h) * sxr + \
-            (rw // stride_w) * sxj
-        a_ptrs = w_base + rm[:, None] * swo + kk[None, :] * swk
-        b_ptrs = x_base + row_off[:, None] + rp[None, :] * sxj
-        if EVEN_K:
-            a = kl.load(a_ptrs, mask=row_ok, other=0)
-            b = kl.load(b_ptrs, mask=col_ok, other=0)
-        else:
-            a = kl.load(a_ptrs, mask=row_ok & (kk[None, :] < K), other=0)
-            b = kl.load(b_ptrs, mask=col_ok & (kk[:, None] < K), other=0)
-        acc = kl.dot(a, b, acc)
+    # whole BLOCK_K steps without a K mask, then at most one masked tail step
+    k_full = (K // BLOCK_K) * BLOCK_K
+    for k in range(0, k_full, BLOCK_K):
+        acc = conv2d_step(acc, k, rk, rm, rp, w_base, x_base, row_ok, col_ok, K, sxc, sxph, sxpw, sxr, sxj, swo,
+                          swk, KH, KW, stride_h, stride_w, dil_h, dil_w, False, PADDED)
+    for k in range(k_full, K, BLOCK_K):
+        acc = conv2d_step(acc, k, rk, rm, rp, w_base, x_base, row_ok, col_ok, K, sxc, sxph, sxpw, sxr, sxj, swo,
+                          swk, KH, KW, stride_h, stride_w, dil_h, dil_w, True, PADDED)
     if HAS_BIAS:
         acc = acc + kl.load(bias_ptr + (g * OCg + rm) * s_bias, mask=rm < OCg, other=0)[:, None].to(acc.dtype)
-    y_ptrs = y_ptr + n * syn + (g * OCg + rm)[:, None] * syc + (oh * syh + ow * syw)[None, :]
-    kl.store(y_ptrs, acc, mask=row_ok & col_ok & (ow < OW)[None, :])
+    if FLAT_Y:  # output rows are Wq == OW apart: pixel j is at j * syw (contiguous vector stores)
+        y_ptrs = y_ptr + n * syn + (g * OCg + rm)[:, None] * syc + rp[None, :] * syw
+        kl.store(y_ptrs, acc, mask=row_ok & col_ok)
+    else:
+        # one masked store per output row the tile touches: within row oh, pixel j is (j - oh * Wq)
+        # columns past the row's start, affine in j (vector stores; (j // Wq, j % Wq) per pixel
+        # would make every element a scalar store)
+        y_base = y_ptr + n * syn + (g * OCg + rm)[:, None] * syc
+        j0 = pid_n * BLOCK_N
+        for oh in range(j0 // Wq, kl.minimum((j0 + BLOCK_N - 1) // Wq + 1, P // Wq)):
+            start = oh * Wq
+            in_row = (rp >= start) & (rp < start + OW)
+            kl.store(y_base + oh * syh + (rp - start)[None, :] * syw, acc, mask=row_ok & in_row[None, :])
 
 
 @jit
@@ -121,7 +152,20 @@ def conv2d_prep_kernel(x_ptr, xs_ptr, NR, R, H, W, Hq1, Wq, sxn, sxc, sxh, sxw, 
     kl.store(xs_ptr + (rr * Wq)[:, None] + qw[None, :], v, mask=row_ok[:, None] & (qw < Wq)[None, :])
 
 
-conv2d_fixed = heuristics({"EVEN_K": lambda a: a["K"] % a["BLOCK_K"] == 0})(conv2d_kernel)
+def _block_k(args) -> int:
+    """The config's BLOCK_K, or a divisor of K near it, or K itself when smaller (no tail step: the
+    stem's K = 3*7*7 = 147 takes 3 steps of 49 instead of 2 of 64 and a tail that is 70% zero
+    padding, and only whole steps read their tiles in place)."""
+    K, bk = args["K"], args["BLOCK_K"]
+    if K <= bk:
+        return K
+    if K % bk == 0:
+        return bk
+    near = [d for d in range(bk // 2, 2 * bk + 1) if K % d == 0]
+    return min(near, key=lambda d: abs(d - bk)) if near else bk
+
+
+conv2d_fixed = heuristics({"BLOCK_K": _block_k})(conv2d_kernel)
 # Output channels x flat pixels x K. 64x64x64 keeps the A, B and C tiles (16 KiB each) in L1 next to
 # the dot's register blocks and measured best on every ResNet-50 layer but the stem (2 cores, Zen 4);
 # wider pixel tiles with a short K step serve thin-K layers (the stem's K = 147), taller ones OC >= 128.
@@ -133,6 +177,9 @@ CPU_CONFIGS = [
 INTERP_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32}
 conv2d_tuned = autotune(configs=CPU_CONFIGS, key=["P", "Cg", "OCg", "K", "x_ptr"], key_bucket="pow2")(conv2d_fixed)
 PREP_ELEMS = {"fast": 4096, "reference": 256}  # elements per program of the prep kernel
+# Elements after the padded copy: the last pixel tile reads up to BLOCK_N - 1 columns past the
+# last pixel unmasked (those columns are computed, never stored)
+PREP_SPARE = max(c.kwargs["BLOCK_N"] for c in CPU_CONFIGS)
 
 
 def _padding(padding, kh: int, kw: int, dil: tuple, stride: tuple):
@@ -224,7 +271,8 @@ def _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW):
         Hq = -(-(H + 2 * pad[0]) // st[0])
         Wq = -(-(W + 2 * pad[1]) // st[1])
         L = st[0] * st[1] * (Hq + 1) * Wq
-        src = ctx.output((N, C, L), x.dtype)
+        spare = PREP_SPARE if not ctx.is_reference else INTERP_CONFIG["BLOCK_N"]
+        src = ctx.output((N * C * L + spare,), x.dtype)
         check_offsets("conv2d", src)
         R = st[0] * st[1] * (Hq + 1)
         bw = next_pow2(Wq)
@@ -237,7 +285,8 @@ def _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW):
     args = (src.obj, w.obj, b.obj if b is not None else y.obj, y.obj, P, Wq, OW, Cg, OCg, K,
             *strides, w.strides[0], swk, *y.strides, b.strides[0] if b is not None else 0)
     flags = {"KH": KH, "KW": KW, "stride_h": st[0], "stride_w": st[1], "dil_h": dil[0], "dil_w": dil[1],
-             "HAS_BIAS": b is not None, "ACC": acc_code(x.dtype.name)}
+             "HAS_BIAS": b is not None, "PADDED": src is not x, "FLAT_Y": Wq == OW and y.strides[2] == OW * y.strides[3],
+             "ACC": acc_code(x.dtype.name)}
 
     def grid(meta):
         return (-(-OCg // meta["BLOCK_M"]) * -(-P // meta["BLOCK_N"]), N, groups)

@@ -31,7 +31,7 @@ from ..compiler.autotune import Config, autotune, heuristics
 from ..runtime.errors import ArgumentError, UnsupportedError
 from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
                       contiguous, launch)
-from .gemm import (ACTIVATIONS, CPU_CONFIGS, INTERP_CONFIG, _even_k, acc_code, grouped_tile, launch_gemm, out_operand,
+from .gemm import (ACTIVATIONS, CPU_CONFIGS, INTERP_CONFIG, acc_code, grouped_tile, launch_gemm, out_operand,
                    zeros_acc)
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
@@ -150,6 +150,10 @@ def swiglu_kernel(a_ptr, g_ptr, u_ptr, c_ptr, r_ptr, M, N, K, sam, sak, sgk, sgn
     if HAS_RES:
         out = out + kl.load(r_ptr + rm[:, None] * srm + rn[None, :] * srn, mask=mask, other=0).to(out.dtype)
     kl.store(c_ptr + rm[:, None] * scm + rn[None, :] * scn, out, mask=mask)
+
+
+def _even_k(args) -> bool:
+    return args["K"] % args["BLOCK_K"] == 0
 
 
 SWIGLU_CPU_CONFIGS = CPU_CONFIGS  # gemm.py's large tiles (two accumulators: twice the dot work per A tile)

@@ -12,13 +12,14 @@ Kernel
     in grouped order, axis 1: batch). The K loop loads a BLOCK_M x BLOCK_K tile of A and a
     BLOCK_K x BLOCK_N tile of B through their strides (transposed and strided inputs are read in
     place; broadcast batch dims have stride 0) and accumulates with `kl.dot(a, b, acc)`.
-    Addresses are recomputed from k in every step (affine, so each tile row is one contiguous
-    vector load on cpu); rows/columns past M/N are masked; when K is a multiple of BLOCK_K
-    (heuristic EVEN_K) the K mask is compiled out. The epilogue (bias, activation,
-    residual: used by `linear`) runs on the accumulator before the one store.
+    Addresses are recomputed from k in every step (affine: the cpu backend reads interior tiles
+    in place, with no copy, and edge tiles with one contiguous vector load per row); rows/columns
+    past M/N are masked; whole BLOCK_K steps carry no K mask and a ragged K ends with one masked
+    tail step (`gemm_step`). The epilogue (bias, activation, residual: used by `linear`) runs on
+    the accumulator before the one store.
 Tuning
-    cpu: `@ky.autotune` over three tile shapes keyed on M, N, K and the operands' dtype/shape;
-    interp: one fixed small config, never tuned.
+    cpu: `@ky.autotune` over four tile shapes keyed on M, N, K and the operands' dtype/shape
+    (tiles larger than the problem pruned); interp: one fixed small config, never tuned.
 """
 
 from __future__ import annotations
@@ -85,12 +86,34 @@ def grouped_tile(pid, M, N, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, GROUP_
 
 
 @jit
+def gemm_step(acc, k, rk, rm, rn, a_ptr, b_ptr, M, N, K, sam, sak, sbk, sbn,
+              TAIL: kl.constexpr, A_T: kl.constexpr, B_T: kl.constexpr):
+    """acc += A[rm, k:k+BLOCK_K] @ B[k:k+BLOCK_K, rn]. Addresses are recomputed from k (affine in
+    the tile indices: the cpu backend reads interior tiles in place, or copies a tile row as one
+    vector load); carried pointer tiles would be gathers. Only the TAIL step masks K."""
+    k_ok = ((k + rk) < K) | (not TAIL)
+    if A_T:  # A is stored K-major (e.g. x.T): load rows along M, transpose the tile in cache
+        a = kl.trans(kl.load(a_ptr + (k + rk)[:, None] * sak + rm[None, :] * sam,
+                             mask=(rm[None, :] < M) & k_ok[:, None], other=0))
+    else:
+        a = kl.load(a_ptr + rm[:, None] * sam + (k + rk)[None, :] * sak, mask=(rm[:, None] < M) & k_ok[None, :],
+                    other=0)
+    if B_T:  # B is stored N-major (linear's weight.T): rows along K, transposed in cache
+        b = kl.trans(kl.load(b_ptr + rn[:, None] * sbn + (k + rk)[None, :] * sbk,
+                             mask=(rn[:, None] < N) & k_ok[None, :], other=0))
+    else:
+        b = kl.load(b_ptr + (k + rk)[:, None] * sbk + rn[None, :] * sbn, mask=k_ok[:, None] & (rn[None, :] < N),
+                    other=0)
+    return kl.dot(a, b, acc)
+
+
+@jit
 def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, r_ptr, M, N, K, B1, B2,
                 sa0, sa1, sa2, sam, sak, sb0, sb1, sb2, sbk, sbn, sc0, sc1, sc2, scm, scn,
                 s_bias, sr0, sr1, sr2, srm, srn,
                 HAS_BIAS: kl.constexpr, ACT: kl.constexpr, HAS_RES: kl.constexpr,
                 BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, BLOCK_K: kl.constexpr, GROUP_M: kl.constexpr,
-                ACC: kl.constexpr, EVEN_K: kl.constexpr, A_T: kl.constexpr, B_T: kl.constexpr):
+                ACC: kl.constexpr, A_T: kl.constexpr, B_T: kl.constexpr):
     pid_m, pid_n = grouped_tile(kl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
     # batch entry: program_id(1) = (b0 * B1 + b1) * B2 + b2
     pid_b = kl.program_id(1)
@@ -105,26 +128,13 @@ def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, r_ptr, M, N, K, B1, B2,
     rn = pid_n * BLOCK_N + kl.arange(0, BLOCK_N)
     rk = kl.arange(0, BLOCK_K)
     rbn = rn % N
-    row_ok = rm[:, None] < M
-    col_ok = rn[None, :] < N
     acc = zeros_acc(BLOCK_M, BLOCK_N, ACC)
-    for k in range(0, K, BLOCK_K):
-        # addresses recomputed from k (affine in the tile indices): the cpu backend turns each
-        # tile row into one contiguous vector load; carried pointer tiles would be gathers
-        k_ok = (k + rk) < K
-        if A_T:  # A is stored K-major (e.g. x.T): load rows along M, transpose the tile in cache
-            a = kl.trans(kl.load(a_ptr + (k + rk)[:, None] * sak + rm[None, :] * sam,
-                                 mask=(rm[None, :] < M) & (k_ok[:, None] | EVEN_K), other=0))
-        else:
-            a = kl.load(a_ptr + rm[:, None] * sam + (k + rk)[None, :] * sak,
-                        mask=row_ok & (k_ok[None, :] | EVEN_K), other=0)
-        if B_T:  # B is stored N-major (linear's weight.T): rows along K, transposed in cache
-            b = kl.trans(kl.load(b_ptr + rn[:, None] * sbn + (k + rk)[None, :] * sbk,
-                                 mask=(rn[:, None] < N) & (k_ok[None, :] | EVEN_K), other=0))
-        else:
-            b = kl.load(b_ptr + (k + rk)[:, None] * sbk + rn[None, :] * sbn,
-                        mask=(k_ok[:, None] | EVEN_K) & col_ok, other=0)
-        acc = kl.dot(a, b, acc)
+    # whole BLOCK_K steps without a K mask, then at most one masked tail step
+    k_full = (K // BLOCK_K) * BLOCK_K
+    for k in range(0, k_full, BLOCK_K):
+        acc = gemm_step(acc, k, rk, rm, rn, a_ptr, b_ptr, M, N, K, sam, sak, sbk, sbn, False, A_T, B_T)
+    for k in range(k_full, K, BLOCK_K):
+        acc = gemm_step(acc, k, rk, rm, rn, a_ptr, b_ptr, M, N, K, sam, sak, sbk, sbn, True, A_T, B_T)
 
     # epilogue, on the accumulator: + bias, activation, + residual; then one store
     if HAS_BIAS:
@@ -139,10 +149,6 @@ def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, r_ptr, M, N, K, B1, B2,
     kl.store(c_ptr + rm[:, None] * scm + rn[None, :] * scn, acc, mask=mask)
 
 
-def _even_k(args) -> bool:
-    return args["K"] % args["BLOCK_K"] == 0
-
-
 def _a_t(args) -> bool:
     """A's rows are strided but its columns contiguous: read it K-major and transpose in cache."""
     return args["sam"] == 1 and args["sak"] != 1
@@ -153,19 +159,29 @@ def _b_t(args) -> bool:
     return args["sbk"] == 1 and args["sbn"] != 1
 
 
-# Large tiles feed the cpu backend's register-blocked dot best (measured at 1024-2048 in interleaved
-# rounds: 256x256x128 0.91-0.92 of OpenBLAS, 128x128x128 0.87); 64x64x64 serves small and skinny
-# problems. Tiles over 512 KiB live on a
-# per-thread heap scratch in the cpu backend, so the 256-row config is fine.
+# The cpu backend reads interior tiles in place (no copy per K step), so tile size matters little at
+# 1024-2048 on one core (128x128x128 .. 256x256x256 within 3% on Zen 4); what decides with two
+# cores is an even share of programs: 128x64 splits a 128-row (one-token-block) problem into six.
+# 64x64x64 serves small problems. Configs with tiles larger than the problem are pruned.
 CPU_CONFIGS = [
-    Config({"BLOCK_M": 256, "BLOCK_N": 256, "BLOCK_K": 128, "GROUP_M": 4}),
     Config({"BLOCK_M": 128, "BLOCK_N": 128, "BLOCK_K": 128, "GROUP_M": 8}),
+    Config({"BLOCK_M": 256, "BLOCK_N": 256, "BLOCK_K": 256, "GROUP_M": 4}),
+    Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 128, "GROUP_M": 8}),
     Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_M": 8}),
 ]
+
+
+def fitting_configs(configs, args, **_):
+    """The configs whose tile is not larger than the problem (the smallest if none is)."""
+    fit = [c for c in configs if c.kwargs["BLOCK_M"] <= max(args["M"], 64) and c.kwargs["BLOCK_N"] <= max(args["N"], 64)]
+    return fit or [min(configs, key=lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"])]
+
+
 INTERP_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8}
 
-gemm_fixed = heuristics({"EVEN_K": _even_k, "A_T": _a_t, "B_T": _b_t})(gemm_kernel)
-gemm_tuned = autotune(configs=CPU_CONFIGS, key=["M", "N", "K", "a_ptr", "b_ptr"], key_bucket="pow2")(gemm_fixed)
+gemm_fixed = heuristics({"A_T": _a_t, "B_T": _b_t})(gemm_kernel)
+gemm_tuned = autotune(configs=CPU_CONFIGS, key=["M", "N", "K", "a_ptr", "b_ptr"], key_bucket="pow2",
+                      prune_configs_by={"early_config_prune": fitting_configs})(gemm_fixed)
 
 
 def launch_gemm(ctx: Context, a: Operand, b: Operand, c: Operand, batch: tuple, M: int, N: int, K: int,

@@ -1,7 +1,10 @@
 """`ky.dot` on cpu: register-blocked micro-kernels in C, the vector ISA chosen by the C compiler.
 
-`C[MxN] = Cin + A[MxK] @ B[KxN]` on the emitter's row-major tile arrays (static shapes; `Cin` may
-be `C`: the dot then accumulates in place). One C source serves every target: the ISA header
+`C[MxN] = Cin + A[MxK] @ B[KxN]` (static shapes; `Cin` may be `C`: the dot then accumulates in
+place; no `Cin` (NULL): C starts at zero). C and Cin are row-major tile arrays; A is addressed
+through two strides (element (i, k) at A[i*lda + k*acs]) and B through its row offsets (row k at
+B + k*ldb, or B + table[k] in the "r" family), with contiguous columns: so A and B may be the
+emitter's tile arrays or the caller's memory, read in place (direct.py). One C source serves every target: the ISA header
 below picks the vector width and the register blocking from the compiler's predefined macros
 (`-march=native` decides what they are), so nothing here assumes the machine.
 
@@ -14,8 +17,10 @@ below picks the vector width and the register blocking from the compiler's prede
 
 The micro-kernel keeps an MR x NV block of accumulator vectors in registers for the whole K
 walk: per k it loads NV vectors of B's row k and broadcasts A[i, k] for each of the MR rows
-(B is read in place: tiles are at most a few hundred KiB and already in L1/L2, and packing B
-into panels measured 0-10% slower at 64x64x32 .. 128x128x64 on Zen 4). Columns left over after
+(B is not packed into panels: that measured 0-10% slower at 64x64x32 .. 128x128x64 on Zen 4).
+Operands read in place from the caller's memory stream from L2/L3 the first time, so each block
+prefetches A 32 columns ahead and the next block's C rows (+5-7% at 1024^3 on Zen 4, nothing lost
+on cache-resident tiles). Columns left over after
 the full NR panels use fewer vectors (and more rows, KY_MR(nv)); a last partial vector (N not a
 multiple of the vector length) goes through a zero-padded copy. Rows left over use the same
 kernel with fewer rows. All counts are C constants after inlining, so gcc unrolls the blocks
@@ -90,33 +95,50 @@ typedef double ky_vf64 __attribute__((vector_size(16)));
 typedef int32_t ky_vi32 __attribute__((vector_size(KY_VBYTES)));
 #define KY_FMA_i32(a, b, c) ((c) + (a) * (b))
 #define KY_DOT_KC 64
+#define KY_ROW(k, ldb) ((int64_t)(k) * (ldb))
+#define KY_ROWr(k, table) ((table)[k])
 const char *ky_dot_isa(void) { return KY_ISA_NAME; }
 """
 
 KERNEL = r"""
-/* ---- ky.dot, {T}: C[MxN] = Ci + A[MxK] @ B[KxN], row-major, Ci may be C */
+/* ---- ky.dot, {T}: C[MxN] = Ci + A @ B; A[i, k] at A[i * lda + k * acs], B's row k (unit column
+   stride) at B + KY_ROW(k, bs) (KY_ROWr: a table of row offsets); Ci, C row-major, Ci may be C */
 #define KY_AI static inline __attribute__((always_inline))
 KY_AI ky_v{S} ky_ld_{S}(const {T} *p) { ky_v{S} v; __builtin_memcpy(&v, p, sizeof v); return v; }
 KY_AI void ky_st_{S}({T} *p, ky_v{S} v) { __builtin_memcpy(p, &v, sizeof v); }
+"""
+
+# One family of kernels per B addressing: "" (B's rows ldb apart) and "r" (a row-offset table, for
+# operands read in place whose rows are not evenly spaced, e.g. conv2d's (c, kh, kw) rows).
+FAMILY = r"""
 /* mr x nv vectors of C, kept in registers over the K walk (mr, nv constant after inlining) */
-KY_AI void ky_mk_{S}(const int mr, const int nv, const int K, const {T} *A, const int lda, const {T} *B,
-                     const int ldb, const {T} *Ci, {T} *C, const int ldc) {
+KY_AI void ky_mk{R}_{S}(const int mr, const int nv, const int K, const {T} *A, const int64_t lda, const int64_t acs,
+                     const {T} *B, {BT} bs, const int cz, const {T} *Ci, {T} *C, const int ldc) {
     const int vl = (int)(sizeof(ky_v{S}) / sizeof({T}));
     ky_v{S} acc[KY_MRMAX][KY_NV];
 #pragma GCC unroll 16
     for (int i = 0; i < KY_MRMAX; i++)
 #pragma GCC unroll 4
         for (int v = 0; v < KY_NV; v++)
-            if (i < mr && v < nv) acc[i][v] = ky_ld_{S}(Ci + i * ldc + v * vl);
+            if (i < mr && v < nv) {
+                acc[i][v] = cz ? (ky_v{S}){0} : ky_ld_{S}(Ci + i * ldc + v * vl);
+                __builtin_prefetch(C + (i + mr) * ldc + v * vl, 1, 3);   /* the next block's rows */
+            }
     for (int k = 0; k < K; k++) {
+        if ((k & 15) == 0) {       /* A read in place streams from L2/L3: fetch 32 columns ahead */
+#pragma GCC unroll 16
+            for (int i = 0; i < KY_MRMAX; i++)
+                if (i < mr) __builtin_prefetch(A + i * lda + (k + 32) * acs, 0, 3);
+        }
         ky_v{S} b[KY_NV];
+        const {T} *bk = B + KY_ROW{R}(k, bs);
 #pragma GCC unroll 4
         for (int v = 0; v < KY_NV; v++)
-            if (v < nv) b[v] = ky_ld_{S}(B + k * ldb + v * vl);
+            if (v < nv) b[v] = ky_ld_{S}(bk + v * vl);
 #pragma GCC unroll 16
         for (int i = 0; i < KY_MRMAX; i++) {
             if (i < mr) {
-                ky_v{S} a = A[i * lda + k] - (ky_v{S}){0};
+                ky_v{S} a = A[i * lda + k * acs] - (ky_v{S}){0};
 #pragma GCC unroll 4
                 for (int v = 0; v < KY_NV; v++)
                     if (v < nv) acc[i][v] = KY_FMA_{S}(a, b[v], acc[i][v]);
@@ -130,47 +152,51 @@ KY_AI void ky_mk_{S}(const int mr, const int nv, const int K, const {T} *A, cons
             if (i < mr && v < nv) ky_st_{S}(C + i * ldc + v * vl, acc[i][v]);
 }
 /* one column panel of nv vectors, all rows (blocks of KY_MR(nv) rows, then the leftover rows) */
-KY_AI void ky_rows_{S}(const int nv, const int M, const int N, const int K, const {T} *A, const {T} *B,
-                       const {T} *Ci, {T} *C) {
+KY_AI void ky_rows{R}_{S}(const int nv, const int M, const int N, const int K, const {T} *A, const int64_t lda,
+                       const int64_t acs, const {T} *B, {BT} bs, const int cz, const {T} *Ci, {T} *C) {
     const int mr = KY_MR(nv);
     int i = 0;
-    for (; i + mr <= M; i += mr) ky_mk_{S}(mr, nv, K, A + i * K, K, B, N, Ci + i * N, C + i * N, N);
-    if (M % mr) ky_mk_{S}(M % mr, nv, K, A + i * K, K, B, N, Ci + i * N, C + i * N, N);
+    for (; i + mr <= M; i += mr) ky_mk{R}_{S}(mr, nv, K, A + i * lda, lda, acs, B, bs, cz, Ci + i * N, C + i * N, N);
+    if (M % mr) ky_mk{R}_{S}(M % mr, nv, K, A + i * lda, lda, acs, B, bs, cz, Ci + i * N, C + i * N, N);
 }
 /* the last w (< one vector) columns, through zero-padded copies of B and C */
-KY_AI void ky_part_block_{S}(const int mr, const int w, const int N, const int K, const {T} *A, const {T} *B,
-                             const {T} *Ci, {T} *C) {
+KY_AI void ky_part_block{R}_{S}(const int mr, const int w, const int N, const int K, const {T} *A, const int64_t lda,
+                             const int64_t acs, const {T} *B, {BT} bs, const int cz, const {T} *Ci, {T} *C) {
     const int vl = (int)(sizeof(ky_v{S}) / sizeof({T}));
     {T} bt[KY_DOT_KC * (KY_VBYTES / sizeof({T}))] __attribute__((aligned(64)));
     {T} ct[KY_MRMAX * (KY_VBYTES / sizeof({T}))] __attribute__((aligned(64)));
     for (int i = 0; i < mr; i++)
-        for (int q = 0; q < vl; q++) ct[i * vl + q] = q < w ? Ci[i * N + q] : ({T})0;
+        for (int q = 0; q < vl; q++) ct[i * vl + q] = q < w && !cz ? Ci[i * N + q] : ({T})0;
     for (int k0 = 0; k0 < K; k0 += KY_DOT_KC) {
         const int kc = K - k0 < KY_DOT_KC ? K - k0 : KY_DOT_KC;
         for (int k = 0; k < kc; k++)
-            for (int q = 0; q < vl; q++) bt[k * vl + q] = q < w ? B[(k0 + k) * N + q] : ({T})0;
-        ky_mk_{S}(mr, 1, kc, A + k0, K, bt, vl, ct, ct, vl);
+            for (int q = 0; q < vl; q++) bt[k * vl + q] = q < w ? B[KY_ROW{R}(k0 + k, bs) + q] : ({T})0;
+        ky_mk_{S}(mr, 1, kc, A + k0 * acs, lda, acs, bt, vl, 0, ct, ct, vl);
     }
     for (int i = 0; i < mr; i++)
         for (int q = 0; q < w; q++) C[i * N + q] = ct[i * vl + q];
 }
-KY_AI void ky_part_{S}(const int w, const int M, const int N, const int K, const {T} *A, const {T} *B,
-                       const {T} *Ci, {T} *C) {
+KY_AI void ky_part{R}_{S}(const int w, const int M, const int N, const int K, const {T} *A, const int64_t lda,
+                       const int64_t acs, const {T} *B, {BT} bs, const int cz, const {T} *Ci, {T} *C) {
     const int mr = KY_MR(1);
     int i = 0;
-    for (; i + mr <= M; i += mr) ky_part_block_{S}(mr, w, N, K, A + i * K, B, Ci + i * N, C + i * N);
-    if (M % mr) ky_part_block_{S}(M % mr, w, N, K, A + i * K, B, Ci + i * N, C + i * N);
+    for (; i + mr <= M; i += mr) ky_part_block{R}_{S}(mr, w, N, K, A + i * lda, lda, acs, B, bs, cz, Ci + i * N, C + i * N);
+    if (M % mr) ky_part_block{R}_{S}(M % mr, w, N, K, A + i * lda, lda, acs, B, bs, cz, Ci + i * N, C + i * N);
 }
-KY_AI void ky_dot_{S}(const int M, const int N, const int K, const {T} *A, const {T} *B, const {T} *Ci, {T} *C) {
+KY_AI void ky_dot{R}_{S}(const int M, const int N, const int K, const {T} *A, const int64_t lda, const int64_t acs,
+                      const {T} *B, {BT} bs, const {T} *Ci, {T} *C) {
     const int vl = (int)(sizeof(ky_v{S}) / sizeof({T}));
     const int nr = KY_NV * vl;
+    const int cz = !Ci;            /* no Ci: C starts at zero (kl.dot without an accumulator) */
+    if (cz) Ci = C;
     int j = 0;
-    for (; j + nr <= N; j += nr) ky_rows_{S}(KY_NV, M, N, K, A, B + j, Ci + j, C + j);
+    for (; j + nr <= N; j += nr) ky_rows{R}_{S}(KY_NV, M, N, K, A, lda, acs, B + j, bs, cz, Ci + j, C + j);
     const int nvt = (N - j) / vl;
-    if (nvt) { ky_rows_{S}(nvt, M, N, K, A, B + j, Ci + j, C + j); j += nvt * vl; }
-    if (j < N) ky_part_{S}(N - j, M, N, K, A, B + j, Ci + j, C + j);
+    if (nvt) { ky_rows{R}_{S}(nvt, M, N, K, A, lda, acs, B + j, bs, cz, Ci + j, C + j); j += nvt * vl; }
+    if (j < N) ky_part{R}_{S}(N - j, M, N, K, A, lda, acs, B + j, bs, cz, Ci + j, C + j);
 }
 """
+FAMILIES = {"": "const int64_t", "r": "const int64_t *"}   # suffix -> type of `bs`
 
 # compute C type of the accumulator -> kernel kind
 KINDS = {"float": "f32", "double": "f64", "int32_t": "i32"}
@@ -178,8 +204,16 @@ _CTYPES = {"f32": "float", "f64": "double", "i32": "int32_t"}
 
 
 def helpers(kinds) -> str:
-    """C text defining the dot kernels of `kinds` (empty when no dot is used)."""
+    """C text defining the dot kernels of `kinds` (empty when no dot is used): "f32", "f64", "i32",
+    each optionally suffixed "r" for the row-table family (the plain family is always there: the
+    partial-column path of both uses it)."""
     if not kinds:
         return ""
-    return ISA_HEADER + "".join(KERNEL.replace("{S}", k).replace("{T}", _CTYPES[k])
-                                for k in ("f32", "f64", "i32") if k in kinds)
+    out = [ISA_HEADER]
+    for k in ("f32", "f64", "i32"):
+        if k not in kinds and k + "r" not in kinds:
+            continue
+        text = KERNEL + "".join(FAMILY.replace("{R}", r).replace("{BT}", bt) for r, bt in FAMILIES.items()
+                                if r == "" or k + r in kinds)
+        out.append(text.replace("{S}", k).replace("{T}", _CTYPES[k]))
+    return "".join(out)

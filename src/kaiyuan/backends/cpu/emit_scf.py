@@ -3,12 +3,45 @@
 Carried values get their own C storage declared before the construct (scalars: locals; tiles:
 arrays); the op's results are aliases of that storage. `scf.yield` copies into it through
 `Emitter.assign`, which reads every source before writing any target, so `scf.yield %b, %a`
-(a swap of iter_args) is correct.
+(a swap of iter_args) is correct. A loop-carried tile that the body rewrites lane by lane (attention's
+`acc * alpha` before the dot accumulates into it) is updated in its own storage instead
+(`_updated_in_place`), so the yield copies nothing.
 """
 
 from __future__ import annotations
 
+from xdsl.ir import Operation
+
+from . import direct
 from .ctype import ctype
+from .emit_tiles import _dot_in_place
+from .fusion import VIEW_OPS, is_tile
+
+
+def _updated_in_place(em, carried, yielded):
+    """The element-wise result that may live in the carried tile's own storage, or None.
+
+    `acc = kl.dot(a, b, acc * alpha)` yields a dot that accumulates in place into `acc * alpha`
+    (emit_tiles._dot_in_place); when that product is computed in the carried tile's storage the
+    yield copies nothing. Allowed when every read of the carried tile is a same-lane read in the
+    product's own loop, at or before it (a later read, or a view reading other lanes, would see
+    the new value)."""
+    t = yielded
+    while isinstance(t.owner, Operation) and t.owner.name == "ky.dot" and not direct.zero_acc(t.owner.acc) \
+            and _dot_in_place(em, t.owner):
+        t = t.owner.acc
+    op = t.owner
+    if not isinstance(op, Operation) or op.parent_block() is not carried.block or t.type != carried.type:
+        return None
+    g = em.plan.group_of.get(op)
+    if g is None or t not in em.plan.arrays or t in em.alias:
+        return None
+    pos = g.ops.index(op)
+    for use in carried.uses:
+        u = use.operation
+        if em.plan.group_of.get(u) is not g or u.name in VIEW_OPS or g.ops.index(u) > pos:
+            return None
+    return t
 
 
 def emit_for(em, op) -> None:
@@ -18,6 +51,11 @@ def emit_for(em, op) -> None:
     em.assign(names, list(op.iter_args))
     em.bind(iters, names)
     em.bind(op.res, names)
+    for carried, yielded, name in zip(iters, body.last_op.operands, names):
+        if is_tile(carried):
+            t = _updated_in_place(em, carried, yielded)
+            if t is not None:
+                em.alias[t] = name
     i = em.sname(iv)
     t = ctype(iv.type)
     em.line(f"for ({t} {i} = {em.sname(op.lb)}; {i} < {em.sname(op.ub)}; {i} += {em.sname(op.step)}) {{")

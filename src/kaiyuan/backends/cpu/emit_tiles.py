@@ -17,6 +17,7 @@ from ...ir.ky import element_of, shape_of
 from ...ir.text import op_location
 from .fusion import simple_combiner
 from .ctext import c_string, flat
+from . import direct
 from .dot import KINDS
 from .ctype import compute_type, ctype, from_compute, to_compute, utype, width
 
@@ -132,23 +133,36 @@ def _dot_operand(em, v, ct: str, count: int) -> str:
 
 def emit_dot(em, op) -> None:
     """Register-blocked micro-kernels (dot.py) for float/double/int32 accumulators; inputs of
-    another type are converted into compute-type copies first. Other accumulators (int64, ...)
-    take the plain i-k-j loop."""
+    another type are converted into compute-type copies first, loads the plan marks direct are
+    read in place when their mask allows (direct.py). Other accumulators (int64, ...) take the
+    plain i-k-j loop."""
     (m, k), (_, n) = shape_of(op.a.type), shape_of(op.b.type)
     rt = op.result.type
     ct = compute_type(rt)
-    if _dot_in_place(em, op):
+    zero = direct.zero_acc(op.acc)
+    if not zero and _dot_in_place(em, op):
         em.alias[op.result] = em.aname(op.acc)
     kind = KINDS.get(ct)
     if kind is None:
         return _emit_dot_loop(em, op)
-    em.dot_kinds.add(kind)
-    a = _dot_operand(em, op.a, ct, m * k)
-    b = _dot_operand(em, op.b, ct, k * n)
-    cin = _dot_operand(em, op.acc, ct, m * n)
+    a, b, family = op.a.owner, op.b.owner, ""
+    if a in em.plan.direct:
+        a, lda, acs = direct.operand(em, a, "a", False)
+    elif direct.transposed_a(op.a):
+        a, lda, acs = em.aname(a.src), "1", str(m)
+    else:
+        a, lda, acs = _dot_operand(em, op.a, ct, m * k), str(k), "1"
+    if b in em.plan.direct:
+        table = em.plan.direct[b][2]
+        b, ldb, _ = direct.operand(em, b, "b", table)
+        family = "r" if table else ""
+    else:
+        b, ldb = _dot_operand(em, op.b, ct, k * n), str(n)
+    em.dot_kinds.add(kind + family)
+    cin = "0" if zero else _dot_operand(em, op.acc, ct, m * n)   # "0": start from zero
     r = em.aname(op.result)
     out = r if ctype(rt) == ct else cin      # else cin is a compute-type copy: accumulate there
-    em.line(f"ky_dot_{kind}({m}, {n}, {k}, {a}, {b}, {cin}, {out});")
+    em.line(f"ky_dot{family}_{kind}({m}, {n}, {k}, {a}, {lda}, {acs}, {b}, {ldb}, {cin}, {out});")
     if out != r:
         em.line("#pragma omp simd")
         em.line(f"for (int q = 0; q < {m * n}; q++) {r}[q] = {from_compute(f'{out}[q]', rt)};")

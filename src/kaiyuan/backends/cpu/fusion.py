@@ -13,13 +13,18 @@ Rules, in order of the walk over a block:
   3. A 1-D reduce with a single-op combiner over the group's shape joins the group as its last op
      (the loop carries the accumulator) and closes it.
   4. Anything else closes the group and is emitted alone.
+  5. Exception: a load that only feeds a `ky.dot` operand, with an address affine in the tile
+     indices (direct.py), joins no group: the dot reads it in place when its mask is all true,
+     and emits its copy loop as the fallback. Such a load does not close the open group.
 
 A tile value gets an array ("is materialised") when it is used outside its group and cannot be
 recomputed there. "Cheap" values are recomputed at each use instead: make_range, splat, views of
 cheap or materialised values, and integer/pointer arithmetic over cheap values — so
 `x + (pid*B + arange(B))` reaches the loop that loads it as `x[s + i]`, a contiguous vector load,
 not a gather from an offsets array. Reductions, scans, dots and scf ops read arrays, so their tile
-operands are always materialised; results of those ops and scf block arguments are arrays.
+operands are always materialised (but a zero splat that is only a dot's accumulator: the dot
+starts from zero registers; and a transposed view that is only a dot's A operand: the dot reads
+its source's array transposed); results of those ops and scf block arguments are arrays.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Block, Operation, SSAValue
 
 from ...ir.ky import shape_of
+from .direct import direct_role, transposed_a, zero_acc
 
 VIEW_OPS = {"ky.broadcast", "ky.expand_dims", "ky.reshape", "ky.trans"}
 SOURCE_OPS = {"ky.make_range", "ky.splat"}
@@ -124,6 +130,7 @@ class Plan:
     group_of: dict[Operation, Group] = field(default_factory=dict)
     arrays: set = field(default_factory=set)                  # materialised tile values
     cheap: dict = field(default_factory=dict)                 # memo: value -> bool
+    direct: dict = field(default_factory=dict)                # load -> (dot, role, row table): direct.py
 
 
 def group_block(block: Block, plan: Plan) -> None:
@@ -133,7 +140,12 @@ def group_block(block: Block, plan: Plan) -> None:
         for region in op.regions:
             for b in region.blocks:
                 group_block(b, plan)
-        if is_elementwise(op):
+        role = direct_role(op) if op.name == "ky.load" else None
+        if role is not None:
+            # read in place by its dot (direct.py): emitted there, its copy only as the fallback
+            plan.direct[op] = role
+            plan.group_of[op] = Group(loop_shape(op), [op])
+        elif is_elementwise(op):
             if cur is None or not cur.accepts(op):
                 cur = Group(loop_shape(op))
                 items.append(cur)
@@ -173,6 +185,11 @@ def materialise(func_op: Operation, plan: Plan) -> None:
             g = plan.group_of.get(op)
             if g is None:
                 plan.arrays.add(r)      # produced by a reduce/dot/scf/atomic: always an array
+                continue
+            if zero_acc(r):
+                continue                # the dot starts from zero registers (direct.py)
+            if transposed_a(r):
+                plan.arrays.add(op.operands[0])   # the dot reads the source transposed (direct.py)
                 continue
             for use in r.uses:
                 user = use.operation
