@@ -168,12 +168,18 @@ CPU_CONFIGS = [
     Config({"BLOCK_M": 256, "BLOCK_N": 256, "BLOCK_K": 256, "GROUP_M": 4}),
     Config({"BLOCK_M": 128, "BLOCK_N": 64, "BLOCK_K": 128, "GROUP_M": 8}),
     Config({"BLOCK_M": 64, "BLOCK_N": 64, "BLOCK_K": 64, "GROUP_M": 8}),
+    Config({"BLOCK_M": 16, "BLOCK_N": 128, "BLOCK_K": 128, "GROUP_M": 1}),
+    Config({"BLOCK_M": 32, "BLOCK_N": 64, "BLOCK_K": 128, "GROUP_M": 1}),
 ]
+SKINNY_M = 32  # configs with fewer rows than 64 serve only problems this short (a few tokens)
 
 
 def fitting_configs(configs, args, **_):
-    """The configs whose tile is not larger than the problem (the smallest if none is)."""
-    fit = [c for c in configs if c.kwargs["BLOCK_M"] <= max(args["M"], 64) and c.kwargs["BLOCK_N"] <= max(args["N"], 64)]
+    """The configs whose tile is not larger than the problem (the smallest if none is); the
+    short-row configs only for problems of at most SKINNY_M rows."""
+    M, N = args["M"], args["N"]
+    fit = [c for c in configs if c.kwargs["BLOCK_M"] <= max(M, 64) and c.kwargs["BLOCK_N"] <= max(N, 64)
+           and (c.kwargs["BLOCK_M"] >= 64 or M <= SKINNY_M)]
     return fit or [min(configs, key=lambda c: c.kwargs["BLOCK_M"] * c.kwargs["BLOCK_N"])]
 
 
