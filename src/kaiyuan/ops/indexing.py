@@ -37,7 +37,7 @@ from ..runtime.errors import ArgumentError, UnsupportedError
 from ..runtime.tensor import contiguous_strides
 from ._common import collapse
 from .mv_base import ALL_DTYPES, INDEX_DTYPES, begin, check_dtype, dense_operand, launching, norm_axis, same_type
-from .mv_copy import RANK, bits, operand, small_array, tile
+from .mv_copy import RANK, bits, operand, row_offset, small_array, tile
 from .schema import OpDef, TensorType, register
 
 _IC_INTS = ("x_off", "i_off", "y_off", "n_rows", "N", "D1", "D2", "D3", "D4", "s0", "s1", "s2", "s3", "s4", "s5",
@@ -53,16 +53,8 @@ def indexed_copy_kernel(x_ptr, i_ptr, y_ptr, x_off, i_off, y_off, n_rows, N, D1,
     embedding lookup), so it is loaded once per row and rows are copied as contiguous runs."""
     rows = kl.program_id(0) * R + kl.arange(0, R)
     cols = kl.program_id(1) * C + kl.arange(0, C)
-    i4 = rows % D4
-    q = rows // D4
-    i3 = q % D3
-    q = q // D3
-    i2 = q % D2
-    q = q // D2
-    i1 = q % D1
-    i0 = q // D1
-    xr = x_off + i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3 + i4 * s4
-    ir = i_off + i0 * t0 + i1 * t1 + i2 * t2 + i3 * t3 + i4 * t4
+    xr = x_off + row_offset(rows, D1, D2, D3, D4, s0, s1, s2, s3, s4)
+    ir = i_off + row_offset(rows, D1, D2, D3, D4, t0, t1, t2, t3, t4)
     rmask = rows < n_rows
     mask = rmask[:, None] & (cols < N)[None, :]
     if ROW_INDEX:

@@ -46,12 +46,10 @@ _INTS = ("s0", "s1", "s2", "s3", "s4", "s5", "t0", "t1", "t2", "t3", "t4", "t5",
          "x_off", "y_off", "n_rows", "N", "D1", "D2", "D3", "D4")
 
 
-@jit(do_not_specialize=_INTS)
-def strided_copy_kernel(x_ptr, y_ptr, x_off, y_off, n_rows, N, D1, D2, D3, D4,
-                        s0, s1, s2, s3, s4, s5, t0, t1, t2, t3, t4, t5,
-                        X_UNIT: kl.constexpr, Y_UNIT: kl.constexpr, R: kl.constexpr, C: kl.constexpr):
-    rows = kl.program_id(0) * R + kl.arange(0, R)
-    cols = kl.program_id(1) * C + kl.arange(0, C)
+@jit
+def row_offset(rows, D1, D2, D3, D4, s0, s1, s2, s3, s4):
+    """The offset of flat row numbers `rows` unravelled over dims (D0, D1, D2, D3, D4) (row-major,
+    D0 implied) with strides s0..s4: the addressing every strided kernel here shares."""
     i4 = rows % D4
     q = rows // D4
     i3 = q % D3
@@ -60,8 +58,17 @@ def strided_copy_kernel(x_ptr, y_ptr, x_off, y_off, n_rows, N, D1, D2, D3, D4,
     q = q // D2
     i1 = q % D1
     i0 = q // D1
-    xr = x_off + i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3 + i4 * s4
-    yr = y_off + i0 * t0 + i1 * t1 + i2 * t2 + i3 * t3 + i4 * t4
+    return i0 * s0 + i1 * s1 + i2 * s2 + i3 * s3 + i4 * s4
+
+
+@jit(do_not_specialize=_INTS)
+def strided_copy_kernel(x_ptr, y_ptr, x_off, y_off, n_rows, N, D1, D2, D3, D4,
+                        s0, s1, s2, s3, s4, s5, t0, t1, t2, t3, t4, t5,
+                        X_UNIT: kl.constexpr, Y_UNIT: kl.constexpr, R: kl.constexpr, C: kl.constexpr):
+    rows = kl.program_id(0) * R + kl.arange(0, R)
+    cols = kl.program_id(1) * C + kl.arange(0, C)
+    xr = x_off + row_offset(rows, D1, D2, D3, D4, s0, s1, s2, s3, s4)
+    yr = y_off + row_offset(rows, D1, D2, D3, D4, t0, t1, t2, t3, t4)
     if X_UNIT:
         xc = cols
     else:

@@ -32,7 +32,7 @@ from ..runtime.errors import ArgumentError, UnsupportedError
 from ..runtime.tensor import contiguous_strides
 from ._common import check_offsets, collapse
 from .mv_base import ALL_DTYPES, INDEX_DTYPES, begin, check_dtype, dense_operand, launching, norm_axis, same_type
-from .mv_copy import View, bits, copy, operand, small_array, tile
+from .mv_copy import View, bits, copy, operand, row_offset, small_array, tile
 from .schema import OpDef, register
 
 REDUCTIONS = {"none": 0, "add": 1, "mul": 2, "max": 3, "min": 4}
@@ -93,17 +93,9 @@ def scatter_elements_kernel(y_ptr, i_ptr, u_ptr, i_base, u_base, y_base, n_lines
     walks the line's n_ax updates in order: y[line + wrap(i[line, j]) * ya] (op)= u[line, j]."""
     lines = kl.program_id(0) * R + kl.arange(0, R)
     mask = lines < n_lines
-    i4 = lines % D4
-    q = lines // D4
-    i3 = q % D3
-    q = q // D3
-    i2 = q % D2
-    q = q // D2
-    i1 = q % D1
-    i0 = q // D1
-    io = i_base + i0 * a0 + i1 * a1 + i2 * a2 + i3 * a3 + i4 * a4
-    uo = u_base + i0 * b0 + i1 * b1 + i2 * b2 + i3 * b3 + i4 * b4
-    yo = y_base + i0 * c0 + i1 * c1 + i2 * c2 + i3 * c3 + i4 * c4
+    io = i_base + row_offset(lines, D1, D2, D3, D4, a0, a1, a2, a3, a4)
+    uo = u_base + row_offset(lines, D1, D2, D3, D4, b0, b1, b2, b3, b4)
+    yo = y_base + row_offset(lines, D1, D2, D3, D4, c0, c1, c2, c3, c4)
     for j in range(0, n_ax):
         v = kl.load(i_ptr + io + j * ia, mask=mask)
         kl.device_assert(((v >= -dim) & (v < dim)) | ~mask, "ScatterElements: index out of range")
