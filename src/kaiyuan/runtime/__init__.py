@@ -4,7 +4,8 @@ Everything in `__all__` is re-exported as `kaiyuan.*`.
 """
 
 from . import dtypes
-from .backend import Allocator, Backend, Buffer, Compiler, Device, PointerArg, Program, ScalarArg, Stage
+from .backend import (Allocator, Backend, Buffer, Capabilities, Compiler, Device, PointerArg, Program, ScalarArg,
+                      Stage)
 from .dtypes import (DType, bfloat16, bool_, dtype, float16, float32, float64, int8, int16, int32, int64,
                      uint8, uint16, uint32, uint64)
 from .errors import (ArgumentError, CacheError, CompilationError, ConstexprError, DeviceAssertError, DeviceError,
@@ -24,7 +25,8 @@ u8, u16, u32, u64 = uint8, uint16, uint32, uint64
 
 __all__ = [
     # devices
-    "Device", "DeviceInfo", "Backend", "Allocator", "Buffer", "Compiler", "Stage", "Program", "PointerArg",
+    "Device", "DeviceInfo", "Backend", "Allocator", "Buffer", "Capabilities", "Compiler", "Stage", "Program",
+    "PointerArg",
     "ScalarArg", "device", "devices", "get_device", "default_device",
     "register_backend", "unregister_backend",
     # memory

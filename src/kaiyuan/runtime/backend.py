@@ -120,6 +120,22 @@ class Compiler(ABC):
         return ""
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What a device's hardware offers, so generic code (kernel tilings, autotune configs, tests)
+    can decide without naming a backend. A backend returns one from `Device.capabilities`;
+    docs/backends.md ("Capability flags") says what each field means to the compiler."""
+
+    vector_width_bits: int = 0        # widest SIMD register one lane sees (0: scalar only)
+    local_memory_bytes: int = 0       # on-chip memory one program's lanes share (OpenCL local, CUDA shared)
+    max_program_lanes: int = 1        # work-items/threads that run one program together
+    matrix_unit: str | None = None    # "fma-microkernel", "tensor-core", "cube", ... or None
+    atomics: tuple[str, ...] = ("add", "max", "min", "and", "or", "xor", "xchg", "cas")
+    float16: bool = True              # fp16 loads/stores/arithmetic are supported
+    bfloat16: bool = True
+    float64: bool = True
+
+
 @dataclass
 class Device(ABC):
     backend: "Backend"
@@ -142,6 +158,11 @@ class Device(ABC):
     def is_host(self) -> bool:
         """True when buffers live in host memory (zero-copy with numpy)."""
         return False
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """The hardware's capability flags (the defaults describe a scalar host)."""
+        return Capabilities()
 
     @property
     def is_reference(self) -> bool:

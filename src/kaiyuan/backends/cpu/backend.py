@@ -11,7 +11,7 @@ import functools
 import os
 
 from ...ir.text import verify_module
-from ...runtime.backend import Backend, Compiler, Device, Program, Stage
+from ...runtime.backend import Backend, Capabilities, Compiler, Device, Program, Stage
 from ...runtime.errors import DeviceError
 from ..host import HostAllocator
 from . import toolchain
@@ -77,6 +77,13 @@ class CpuDevice(Device):
     @property
     def is_host(self) -> bool:
         return True
+
+    @functools.cached_property
+    def capabilities(self) -> Capabilities:
+        isa = set(self.properties.get("isa", ()))
+        width = 512 if "avx512f" in isa else 256 if "avx" in isa else 128 if isa & {"sse4.2", "neon"} else 0
+        return Capabilities(vector_width_bits=width, matrix_unit="fma-microkernel",
+                            bfloat16=True, float16=True, float64=True)
 
 
 class CpuBackend(Backend):
