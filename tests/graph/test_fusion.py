@@ -184,3 +184,41 @@ def test_decomposed_layer_norm_becomes_layer_normalization(tmp_path, opset):
     np.testing.assert_allclose(y, ort.InferenceSession(path).run(None, {"x": x.numpy()})[0], rtol=1e-5, atol=1e-5)
     assert [s.op.op_type for s in sess.plan_for({"x": (3, 5, 16)}).steps] == ["LayerNormalization"]
     assert sess.last_fusions[0].startswith("LayerNormalization")
+
+
+CONV_ARGS = '%x: tensor<1x4x6x6xf32> {kyg.name = "x"}'
+CONV_OUT = 'tensor<1x4x6x6xf32> {kyg.name = "y"}'
+CONV_W = {"w": np.ones((4, 4, 3, 3), np.float32), "b": np.ones((4,), np.float32)}
+CONV = ('"kyg.Conv"(%x, %w, %b) {pads = [1 : i64, 1 : i64, 1 : i64, 1 : i64]} : (tensor<1x4x6x6xf32>, tensor<4x4x3x3xf32>, '
+        'tensor<4xf32>) -> tensor<1x4x6x6xf32>')
+
+
+def test_conv_residual_add_and_relu_become_one_conv():
+    from kaiyuan.graph.fusion import fuse_conv_epilogue
+
+    before = module(CONV_ARGS, CONV_OUT, f"""
+        %w = "kyg.weight"() {{name = "w"}} : () -> tensor<4x4x3x3xf32>
+        %b = "kyg.weight"() {{name = "b"}} : () -> tensor<4xf32>
+        %c = {CONV} loc("conv")
+        %s = "kyg.Add"(%c, %x) : (tensor<1x4x6x6xf32>, tensor<1x4x6x6xf32>) -> tensor<1x4x6x6xf32> loc("add")
+        %y = "kyg.Relu"(%s) : (tensor<1x4x6x6xf32>) -> tensor<1x4x6x6xf32> loc("relu")
+        func.return %y : tensor<1x4x6x6xf32>""")
+    after = module(CONV_ARGS, CONV_OUT, """
+        %w = "kyg.weight"() {name = "w"} : () -> tensor<4x4x3x3xf32>
+        %b = "kyg.weight"() {name = "b"} : () -> tensor<4xf32>
+        %y = "kyg.kaiyuan.Conv"(%x, %w, %b, %x) {pads = [1 : i64, 1 : i64, 1 : i64, 1 : i64], activation = "relu"} : (tensor<1x4x6x6xf32>, tensor<4x4x3x3xf32>, tensor<4xf32>, tensor<1x4x6x6xf32>) -> tensor<1x4x6x6xf32> loc("relu")
+        func.return %y : tensor<1x4x6x6xf32>""")
+    check_pass(lambda m: _dce(fuse_conv_epilogue(m)), before, after, CONV_W)
+
+
+def test_conv_output_used_twice_keeps_its_add():
+    # the conv's result is also a graph output: nothing may be fused into its store
+    from kaiyuan.graph.fusion import fuse_conv_epilogue
+
+    text = module(CONV_ARGS, CONV_OUT + ', tensor<1x4x6x6xf32> {kyg.name = "c"}', f"""
+        %w = "kyg.weight"() {{name = "w"}} : () -> tensor<4x4x3x3xf32>
+        %b = "kyg.weight"() {{name = "b"}} : () -> tensor<4xf32>
+        %c = {CONV} loc("conv")
+        %y = "kyg.Relu"(%c) : (tensor<1x4x6x6xf32>) -> tensor<1x4x6x6xf32> loc("relu")
+        func.return %y, %c : tensor<1x4x6x6xf32>, tensor<1x4x6x6xf32>""")
+    check_pass(lambda m: _dce(fuse_conv_epilogue(m)), text, text, CONV_W)

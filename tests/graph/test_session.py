@@ -10,7 +10,7 @@ from onnx import TensorProto as T, helper, numpy_helper
 
 import kaiyuan as ky
 
-from .test_torch_models import Block, export, small_cnn
+from .test_torch_models import Block, ResidualBlock, export, small_cnn
 
 torch = pytest.importorskip("torch")
 
@@ -89,14 +89,15 @@ def test_unsupported_operator_fails_at_load_naming_the_node():
         ky.InferenceSession(model)
 
 
-@pytest.mark.parametrize("name", ["gpt_block", "cnn"])
+@pytest.mark.parametrize("name", ["gpt_block", "cnn", "resnet_block"])
 def test_exported_models_match_onnxruntime(name, tmp_path):
     torch.manual_seed(0)
     if name == "gpt_block":
         module, example, axes = Block(), torch.randn(2, 5, 16), {"x": {0: "b", 1: "t"}}
         shapes = [(2, 5, 16), (3, 7, 16)]
     else:
-        module, example, axes = small_cnn(), torch.randn(2, 3, 16, 16), {"x": {0: "n"}}
+        module = small_cnn() if name == "cnn" else ResidualBlock()
+        example, axes = torch.randn(2, 3, 16, 16), {"x": {0: "n"}}
         shapes = [(2, 3, 16, 16), (1, 3, 16, 16)]
     path = export(module.eval(), example, axes, tmp_path / f"{name}.onnx")
     sess = ky.InferenceSession(str(path))
@@ -110,6 +111,10 @@ def test_exported_models_match_onnxruntime(name, tmp_path):
         assert {"Attention", "Linear", "LayerNormalization"} <= kinds
     else:
         assert "BatchNormalization" not in kinds and "Conv" in kinds  # folded into the conv's weights
+    if name == "resnet_block":  # every ReLU and the residual Add ran in a conv's store
+        assert not {"Relu", "Add"} & kinds
+        assert sum("Conv+Add+relu" in line for line in sess.last_fusions) == 1
+        assert sum(line.startswith("Conv+relu") for line in sess.last_fusions) == 2
 
 
 def test_inputs_that_decide_shapes_get_a_plan_per_value():

@@ -50,6 +50,27 @@ def small_cnn():
         torch.nn.Conv2d(8, 8, 3, stride=2), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(8 * 3 * 3, 10))
 
 
+class ResidualBlock(torch.nn.Module):
+    """A ResNet basic block after a stem: conv-BN-ReLU, conv-BN, + identity, ReLU; then a head.
+    The BN statistics are random so that folding them into the convs changes the weights."""
+
+    def __init__(self, c=8):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, c, 3, padding=1)
+        self.c1, self.c2 = (torch.nn.Conv2d(c, c, 3, padding=1, bias=False) for _ in range(2))
+        self.b1, self.b2 = torch.nn.BatchNorm2d(c), torch.nn.BatchNorm2d(c)
+        for bn in (self.b1, self.b2):
+            bn.running_mean.uniform_(-0.5, 0.5)
+            bn.running_var.uniform_(0.5, 2.0)
+        self.head = torch.nn.Linear(c, 10)
+
+    def forward(self, x):
+        x = torch.relu(self.stem(x))
+        y = torch.relu(self.b1(self.c1(x)))
+        y = torch.relu(self.b2(self.c2(y)) + x)
+        return self.head(y.mean((2, 3)))
+
+
 def export(module, example, dynamic_axes, path):
     torch.manual_seed(0)
     with torch.no_grad():

@@ -109,3 +109,39 @@ def test_strided_views_in_place_path_and_weight(device, rng):
     w3 = np.ascontiguousarray(rng.standard_normal((4, 5, 3, 3)).astype(np.float32).transpose(0, 1, 3, 2))
     w3 = w3.transpose(0, 1, 3, 2)                # strides (45, 9, 1, 3): not one K dim
     assert_close(ops.conv2d(big, w3, padding=1), ref_conv(big, w3, None, padding=1), "fp32")
+
+
+EPILOGUE_CASES = [  # (shape N, C, H, W, OC, k, stride, padding, activation, residual strided?)
+    ((1, 3, 7, 9), 5, 3, 1, 1, "relu", False),     # padded copy, per-row stores
+    ((2, 4, 6, 6), 6, 1, 1, 0, None, False),       # 1x1 in place, flat stores, residual only
+    ((1, 4, 8, 8), 3, 3, 2, 1, "gelu", True),      # strided residual view
+    ((1, 2, 5, 5), 3, 3, 1, 1, "silu", False),
+]
+
+
+@pytest.mark.parametrize("case", EPILOGUE_CASES, ids=[f"case{i}" for i in range(len(EPILOGUE_CASES))])
+def test_fused_epilogue(device, rng, case):
+    """activation(conv + bias + residual) in the kernel's store, against torch in float64."""
+    (N, C, H, W), OC, k, s, p, act, strided = case
+    x = rng.standard_normal((N, C, H, W)).astype(np.float32)
+    w = rng.standard_normal((OC, C, k, k)).astype(np.float32)
+    b = rng.standard_normal(OC).astype(np.float32)
+    y = ref_conv(x, w, b, stride=s, padding=p)
+    shape = tuple(y.shape)
+    r = rng.standard_normal(shape[:3] + (2 * shape[3],)).astype(np.float32)[..., ::2] if strided \
+        else rng.standard_normal(shape).astype(np.float32)
+    y = y + torch.from_numpy(np.asarray(r, np.float64))
+    y = {"relu": F.relu, "gelu": F.gelu, "silu": F.silu, None: lambda t: t}[act](y)
+    out = ops.conv2d(x, w, b, stride=s, padding=p, residual=r, activation=act)
+    assert_close(out, y, "fp32", scale=10)
+
+
+def test_fused_epilogue_errors(device, rng):
+    x = rng.standard_normal((1, 2, 4, 4)).astype(np.float32)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    with pytest.raises(ky.UnsupportedError, match="activation 'tanh'"):
+        ops.conv2d(x, w, padding=1, activation="tanh")
+    with pytest.raises(ky.ArgumentError, match="residual must have the output's shape"):
+        ops.conv2d(x, w, padding=1, residual=np.zeros((1, 3, 4, 5), np.float32))
+    with pytest.raises(ky.ArgumentError, match="residual is fp64, the output fp32"):
+        ops.conv2d(x, w, padding=1, residual=np.zeros((1, 3, 4, 4), np.float64))

@@ -1,6 +1,8 @@
 """Fusion passes: rewrite operator patterns onto kaiyuan's fused library operators.
 
     fold_conv_batch_norm  Conv → BatchNormalization (inference)  ⇒  Conv with rescaled weights.
+    fuse_conv_epilogue  Conv [+ r] [→ ReLU | GELU | SiLU]  ⇒  kaiyuan.Conv(x, W, b, r) {activation}:
+                     the residual add and activation run in the convolution's store.
     fuse_layer_norm  x - mean, / sqrt(var + eps), · γ, + β over the last axis  ⇒  LayerNormalization.
 
     fuse_attention   MatMul(q·s1, kᵀ·s2) [/ c] [+ mask] → Softmax(-1) [→ Where(IsNaN(p), 0, p)]
@@ -420,4 +422,41 @@ def fold_conv_batch_norm(model: GraphModel) -> GraphModel:
     return model
 
 
-FUSION_PASSES = [("fold_conv_batch_norm", fold_conv_batch_norm), ("fuse_layer_norm", fuse_layer_norm), ("fuse_attention", fuse_attention), ("fuse_linear", fuse_linear)]
+def fuse_conv_epilogue(model: GraphModel) -> GraphModel:
+    """Conv [+ r] [→ ReLU | GELU | SiLU]  ⇒  kaiyuan.Conv(x, W, b, r) {activation}: the residual
+    add and the activation run in the convolution's store while the tile is in registers (after
+    BN folding this is a ResNet block's whole conv-BN-add-ReLU), so the conv's output is written
+    once instead of being re-read by an Add and a Relu. Order: activation(conv + b + r)."""
+    model = model.copy()
+    for conv in [op for op in model.block.ops if op_type(op) == ("", "Conv")]:
+        last, z = conv, conv.results[0]
+        chain, residual = [conv], None
+        add = only_user(z, "Add") if not is_returned(model, z) else None
+        if add is not None:
+            r = other_operand(add, z)
+            if r.type == z.type and r is not z:
+                residual, last, z = r, add, add.results[0]
+                chain.append(add)
+        act = ""
+        if not is_returned(model, z):
+            act, act_last = _activation(model, z)
+            if act_last is not None:
+                chain.extend(_between(z, act_last))
+                last, z = act_last, act_last.results[0]
+        if last is conv:
+            continue
+        x, w = conv.operands[:2]
+        operands = [x, w, conv.operands[2] if len(conv.operands) > 2 else absent(model, last)]
+        if residual is not None:
+            operands.append(residual)
+        attrs = dict(op_attrs(conv))
+        if act:
+            attrs["activation"] = act
+        fused = make_op("Conv", operands, [z.type], attrs, node_name=node_name(last), domain="kaiyuan")
+        place(model, fused, last)
+        note("Conv" + ("+Add" if residual is not None else "") + (f"+{act}" if act else ""), fused, chain)
+    return model
+
+
+FUSION_PASSES = [("fold_conv_batch_norm", fold_conv_batch_norm), ("fuse_conv_epilogue", fuse_conv_epilogue),
+                 ("fuse_layer_norm", fuse_layer_norm), ("fuse_attention", fuse_attention), ("fuse_linear", fuse_linear)]

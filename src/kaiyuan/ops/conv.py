@@ -7,6 +7,10 @@ Definition
         stride/padding/dilation: an int or a pair; padding also "valid" (0) or "same"
         (stride 1 only; when dil*(k-1) is odd torch pads one more on the right/bottom: here
         UnsupportedError).
+    conv2d(..., residual=None, activation=None)   kaiyuan's fused epilogue
+        -> activation(conv + bias + residual): residual has the output's shape (any strides);
+        activation None, "relu", "gelu", "gelu_tanh" or "silu" (the GEMM epilogue's set). The
+        graph engine's conv epilogue fusion (kaiyuan.Conv) runs through it.
 dtypes
     fp32, fp64, fp16, bf16 (fp32 accumulation; result in the input dtype).
 Kernel
@@ -43,7 +47,7 @@ from ..runtime.errors import ArgumentError, UnsupportedError
 from ..runtime.tensor import Tensor
 from ._common import (Context, check_dtype, check_offsets, check_same_dtype, collapse, contiguous, launch,
                       next_pow2, pair)
-from .gemm import acc_code, as_shape, out_operand, zeros_acc
+from .gemm import ACTIVATIONS, acc_code, activation, as_shape, out_operand, zeros_acc
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
 
@@ -78,12 +82,12 @@ def conv2d_step(acc, k, rk, rm, rp, w_base, x_base, row_ok, col_ok, K, sxc, sxph
 
 
 @jit
-def conv2d_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, P, Wq, OW, Cg, OCg, K,
-                  sxn, sxc, sxph, sxpw, sxr, sxj, swo, swk, syn, syc, syh, syw, s_bias,
+def conv2d_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, r_ptr, P, Wq, OW, Cg, OCg, K,
+                  sxn, sxc, sxph, sxpw, sxr, sxj, swo, swk, syn, syc, syh, syw, s_bias, srn, src, srh, srw,
                   KH: kl.constexpr, KW: kl.constexpr, stride_h: kl.constexpr, stride_w: kl.constexpr,
                   dil_h: kl.constexpr, dil_w: kl.constexpr, HAS_BIAS: kl.constexpr, PADDED: kl.constexpr,
-                  FLAT_Y: kl.constexpr, ACC: kl.constexpr, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr,
-                  BLOCK_K: kl.constexpr):
+                  FLAT_Y: kl.constexpr, ACT: kl.constexpr, HAS_RES: kl.constexpr, ACC: kl.constexpr,
+                  BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, BLOCK_K: kl.constexpr):
     # tile: BLOCK_M output channels of group g x BLOCK_N flat pixels j = qh * Wq + qw of image n
     pid = kl.program_id(0)
     n = kl.program_id(1)
@@ -111,19 +115,32 @@ def conv2d_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, P, Wq, OW, Cg, OCg, K,
                           swk, KH, KW, stride_h, stride_w, dil_h, dil_w, True, PADDED)
     if HAS_BIAS:
         acc = acc + kl.load(bias_ptr + (g * OCg + rm) * s_bias, mask=rm < OCg, other=0)[:, None].to(acc.dtype)
+    # epilogue: act(acc + bias + residual), ResNet's "add, then ReLU"; the residual is read with
+    # the same addressing as the store, so it is added per stored row
     if FLAT_Y:  # output rows are Wq == OW apart: pixel j is at j * syw (contiguous vector stores)
         y_ptrs = y_ptr + n * syn + (g * OCg + rm)[:, None] * syc + rp[None, :] * syw
-        kl.store(y_ptrs, acc, mask=row_ok & col_ok)
+        if HAS_RES:
+            r_ptrs = r_ptr + n * srn + (g * OCg + rm)[:, None] * src + rp[None, :] * srw
+            acc = acc + kl.load(r_ptrs, mask=row_ok & col_ok, other=0).to(acc.dtype)
+        kl.store(y_ptrs, activation(acc, ACT), mask=row_ok & col_ok)
     else:
         # one masked store per output row the tile touches: within row oh, pixel j is (j - oh * Wq)
         # columns past the row's start, affine in j (vector stores; (j // Wq, j % Wq) per pixel
         # would make every element a scalar store)
+        if not HAS_RES:
+            acc = activation(acc, ACT)
         y_base = y_ptr + n * syn + (g * OCg + rm)[:, None] * syc
+        r_base = r_ptr + n * srn + (g * OCg + rm)[:, None] * src
         j0 = pid_n * BLOCK_N
         for oh in range(j0 // Wq, kl.minimum((j0 + BLOCK_N - 1) // Wq + 1, P // Wq)):
             start = oh * Wq
             in_row = (rp >= start) & (rp < start + OW)
-            kl.store(y_base + oh * syh + (rp - start)[None, :] * syw, acc, mask=row_ok & in_row[None, :])
+            if HAS_RES:
+                res = kl.load(r_base + oh * srh + (rp - start)[None, :] * srw, mask=row_ok & in_row[None, :], other=0)
+                kl.store(y_base + oh * syh + (rp - start)[None, :] * syw, activation(acc + res.to(acc.dtype), ACT),
+                         mask=row_ok & in_row[None, :])
+            else:
+                kl.store(y_base + oh * syh + (rp - start)[None, :] * syw, acc, mask=row_ok & in_row[None, :])
 
 
 @jit
@@ -198,10 +215,17 @@ def _padding(padding, kh: int, kw: int, dil: tuple, stride: tuple):
     return pair(padding, "padding", "conv2d")
 
 
-def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, out=None):
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, out=None, *, residual=None,
+           activation=None):
     """torch.nn.functional.conv2d on NCHW inputs, as an implicit GEMM (see the module doc).
-    `out`: an optional preallocated contiguous result (see gemm.out_operand), which is returned."""
-    ctx = Context("conv2d", (input, weight, bias, out))
+    `out`: an optional preallocated contiguous result (see gemm.out_operand), which is returned.
+    Epilogue (kaiyuan's, fused into the kernel): `activation(conv + bias + residual)`, with
+    `residual` of the output's shape and `activation` one of None, "relu", "gelu", "gelu_tanh",
+    "silu" — a ResNet block's "add, then ReLU" in the convolution's own store."""
+    if activation not in ACTIVATIONS:
+        raise UnsupportedError(f"conv2d: activation {activation!r} is not supported",
+                               hint=f"use one of {', '.join(repr(a) for a in ACTIVATIONS)}")
+    ctx = Context("conv2d", (input, weight, bias, out, residual))
     x, w = ctx.operand(input, "input"), ctx.operand(weight, "weight")
     check_dtype("conv2d", x, DTYPES)
     check_dtype("conv2d", w, DTYPES)
@@ -237,10 +261,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         y = as_shape(out_operand(ctx, out, (OC, OH, OW) if unbatched else (N, OC, OH, OW), x.dtype), (N, OC, OH, OW))
     else:
         y = ctx.output((N, OC, OH, OW), x.dtype)
-    check_offsets("conv2d", x, w, y)
+    r = _residual(ctx, residual, x.dtype, (N, OC, OH, OW), unbatched)
+    check_offsets("conv2d", x, w, y, *([r] if r is not None else []))
     OCg = OC // groups
     if N * OH * OW > 0 and OCg > 0:
-        _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW)
+        _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW, r, ACTIVATIONS[activation])
     if out is not None:
         return out
     if unbatched:
@@ -249,7 +274,21 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     return ctx.result(y)
 
 
-def _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW):
+def _residual(ctx, residual, dtype, shape, unbatched):
+    """The residual operand seen as (N, OC, OH, OW) (any strides), or None."""
+    if residual is None:
+        return None
+    r = ctx.operand(residual, "residual")
+    check_dtype("conv2d", r, DTYPES)
+    if r.dtype != dtype:
+        raise ArgumentError(f"conv2d: residual is {r.dtype.name}, the output {dtype.name}")
+    want = shape[1:] if unbatched else shape
+    if tuple(r.shape) != tuple(want):
+        raise ArgumentError(f"conv2d: residual must have the output's shape {tuple(want)}, got {tuple(r.shape)}")
+    return r.reshaped((1,) + r.shape, (0,) + r.strides) if unbatched else r
+
+
+def _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW, r=None, act=0):
     N, C, H, W = x.shape
     OC, Cg, KH, KW = w.shape
     OCg, K = OC // groups, Cg * KH * KW
@@ -282,11 +321,13 @@ def _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW):
                                                      BLOCK_R=br, BLOCK_W=bw)
         strides = (C * L, L, st[1] * (Hq + 1) * Wq, (Hq + 1) * Wq, Wq, 1)
     P = OH * Wq
-    args = (src.obj, w.obj, b.obj if b is not None else y.obj, y.obj, P, Wq, OW, Cg, OCg, K,
-            *strides, w.strides[0], swk, *y.strides, b.strides[0] if b is not None else 0)
+    flat = Wq == OW and y.strides[2] == OW * y.strides[3] and (r is None or r.strides[2] == OW * r.strides[3])
+    args = (src.obj, w.obj, b.obj if b is not None else y.obj, y.obj, r.obj if r is not None else y.obj,
+            P, Wq, OW, Cg, OCg, K, *strides, w.strides[0], swk, *y.strides, b.strides[0] if b is not None else 0,
+            *(r.strides if r is not None else (0, 0, 0, 0)))
     flags = {"KH": KH, "KW": KW, "stride_h": st[0], "stride_w": st[1], "dil_h": dil[0], "dil_w": dil[1],
-             "HAS_BIAS": b is not None, "PADDED": src is not x, "FLAT_Y": Wq == OW and y.strides[2] == OW * y.strides[3],
-             "ACC": acc_code(x.dtype.name)}
+             "HAS_BIAS": b is not None, "PADDED": src is not x, "FLAT_Y": flat, "ACT": act,
+             "HAS_RES": r is not None, "ACC": acc_code(x.dtype.name)}
 
     def grid(meta):
         return (-(-OCg // meta["BLOCK_M"]) * -(-P // meta["BLOCK_N"]), N, groups)

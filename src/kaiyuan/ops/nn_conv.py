@@ -118,7 +118,7 @@ def _pad_copy(x, pads2d):
     return y
 
 
-def _conv_run(inputs, attrs, consts, outputs):
+def _conv_run(inputs, attrs, consts, outputs, residual=None, activation=None):
     x, w = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
     nd, group, strides, dil, pads, _ = _conv_geometry(attrs, shape_of(x), shape_of(w))
@@ -129,13 +129,52 @@ def _conv_run(inputs, attrs, consts, outputs):
         x4, padding = _pad_copy(x4, pads), (0, 0)
     else:
         padding = (pads[0][0], pads[1][0])
-    conv2d(x4, w4, b, stride=strides, padding=padding, dilation=dil, groups=group, out=y4)
+    conv2d(x4, w4, b, stride=strides, padding=padding, dilation=dil, groups=group, out=y4,
+           residual=_as_2d(residual) if residual is not None else None, activation=activation)
 
 
 register(OpDef("Conv", _conv_infer, _conv_run, since=11, inputs=(2, 3), dtypes=np_names(FLOATS),
                attrs={"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
                       "strides": None},
                doc="1-D and 2-D convolution via ops.conv2d (implicit GEMM); asymmetric pads via a padded copy"))
+
+
+# ---------------------------------------------------------------------------- kaiyuan.Conv
+
+CONV_ACTIVATIONS = {"": None, "relu": "relu", "gelu": "gelu", "gelu_tanh": "gelu_tanh", "silu": "silu"}
+
+
+def _fused_activation(attrs) -> str | None:
+    act = text(attrs["activation"])
+    if act not in CONV_ACTIVATIONS:
+        raise UnsupportedError(f"kaiyuan.Conv: activation {act!r} is not supported",
+                               hint=f"use one of {sorted(CONV_ACTIVATIONS)}")
+    return CONV_ACTIVATIONS[act]
+
+
+def _fused_conv_infer(types, attrs, consts):
+    _fused_activation(attrs)
+    conv_types = [t for t in types[:3] if t is not None]
+    (y,) = _conv_infer(conv_types, attrs, consts)
+    res = types[3] if len(types) > 3 else None
+    if res is not None and (tuple(res.shape) != tuple(y.shape) or res.dtype != y.dtype):
+        raise ArgumentError(f"kaiyuan.Conv: residual {res.dtype} {tuple(res.shape)} must match the output "
+                            f"{y.dtype} {tuple(y.shape)}")
+    return [y]
+
+
+def _fused_conv_run(inputs, attrs, consts, outputs):
+    res = inputs[3] if len(inputs) > 3 else None
+    conv_inputs = [v for v in inputs[:3] if v is not None]
+    _conv_run(conv_inputs, attrs, consts, outputs, residual=res, activation=_fused_activation(attrs))
+
+
+register(OpDef("Conv", _fused_conv_infer, _fused_conv_run, domain="kaiyuan", since=1, inputs=(2, 4),
+               dtypes=np_names(FLOATS),
+               attrs={"auto_pad": "NOTSET", "dilations": None, "group": 1, "kernel_shape": None, "pads": None,
+                      "strides": None, "activation": ""},
+               doc="activation(Conv(X, W, B) + residual) in one kernel (the conv epilogue fusion); Conv's "
+                   "attributes, activation '', relu, gelu, gelu_tanh or silu, applied after the residual is added"))
 
 
 # ---------------------------------------------------------------------------- ConvTranspose
