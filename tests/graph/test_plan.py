@@ -2,6 +2,7 @@
 
 import itertools
 
+import numpy as np
 import pytest
 
 from kaiyuan.graph.plan import ALIGN, plan_arena
@@ -68,3 +69,37 @@ def test_random_lifetimes_never_conflict(seed):
     check_no_conflict(tensors, reads, plan)
     assert plan.size <= sum(max(n, 1) + ALIGN for n, _ in tensors.values())
     assert "saved by reuse" in plan.summary()
+
+
+def _chain_session(nodes, shape=(4, 4)):
+    import kaiyuan as ky
+    from kaiyuan.graph.passes import DEFAULT_PASSES
+    from onnx import TensorProto as T, helper
+
+    graph = helper.make_graph([helper.make_node(*n[:3], name=n[2][0], **(n[3] if len(n) > 3 else {}))
+                               for n in nodes], "g",
+                              [helper.make_tensor_value_info("x", T.FLOAT, list(shape))],
+                              [helper.make_tensor_value_info("y", T.FLOAT, None)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    return ky.InferenceSession(model, passes=list(DEFAULT_PASSES))  # no fusion: one step per node
+
+
+def test_elementwise_steps_write_over_their_dying_inputs():
+    sess = _chain_session([("Relu", ["x"], ["a"]), ("Sigmoid", ["a"], ["b"]), ("Neg", ["b"], ["c"]),
+                           ("Exp", ["c"], ["y"])])
+    x = np.linspace(-2, 2, 16, dtype=np.float32).reshape(4, 4)
+    [y] = sess.run(None, {"x": x})
+    np.testing.assert_allclose(y, np.exp(-1 / (1 + np.exp(-np.maximum(x, 0)))), rtol=1e-6)
+    plan = sess.plan_for({"x": (4, 4)})
+    shared = [b.members for b in plan.arena_plan.blocks if len(b.members) > 1]
+    assert len(shared) == 1 and len(shared[0]) == 5  # x, a, b, c and y in one block
+    assert plan.arena_plan.size == 64
+
+
+def test_no_in_place_when_another_input_reads_the_bytes_transposed():
+    # y = a + aᵀ: writing y over a would let later elements read an already-overwritten aᵀ
+    sess = _chain_session([("Relu", ["x"], ["a"]), ("Transpose", ["a"], ["t"], {"perm": [1, 0]}),
+                           ("Add", ["a", "t"], ["y"])], shape=(256, 256))  # many programs
+    x = np.arange(256 * 256, dtype=np.float32).reshape(256, 256)
+    [y] = sess.run(None, {"x": x})
+    np.testing.assert_array_equal(y, x + x.T)

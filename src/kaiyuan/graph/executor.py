@@ -11,6 +11,8 @@ Stages (`build_plan`)
                   reshape runs as a step (its OpDef copies);
     3. arena      lifetimes of the remaining tensors (graph inputs written before step 0, graph
                   outputs read after the last step) → `plan.plan_arena` → one byte buffer;
+                  an element-wise step (OpDef `inplace`) writes over an input of its shape and
+                  dtype that dies there;
     4. bind       every tensor becomes a numpy view into the arena (or a weight), made once,
                   so running the plan is a loop of `op.run(inputs, attrs, consts, outputs)`
                   calls with nothing left to look up;
@@ -162,7 +164,7 @@ def bind(plan: Plan, views: dict) -> Plan:
     for _, key in plan.outputs:
         reads[root(key)] = last
     temps = {k: (plan.tensors[k].nbytes, w) for k, w in written.items() if k not in plan.constants}
-    plan.arena_plan = plan_arena(temps, reads)
+    plan.arena_plan = plan_arena(temps, reads, _inplace(plan, views, temps))
     plan.arena = np.empty(max(plan.arena_plan.size, 1), np.uint8)
     arrays = dict(plan.constants)
     for key, off in plan.arena_plan.offsets.items():
@@ -176,6 +178,32 @@ def bind(plan: Plan, views: dict) -> Plan:
         s.args_in = [None if k is None else arrays[k] for k in s.inputs]
         s.args_out = [arrays[k] for k in s.outputs]
     return plan
+
+
+def _inplace(plan: Plan, views: dict, temps: dict) -> dict:
+    """Output key -> input key it may overwrite: for steps whose OpDef allows it (`inplace`), the
+    first input that is an arena tensor of its own (not a view, not a weight) with the output's
+    shape and dtype; the planner honours it only when that input dies at this step."""
+    def root(k):
+        while k in views:
+            k = views[k][0]
+        return k
+
+    out: dict = {}
+    for s in plan.steps:
+        if not s.op.inplace or s.outputs[0] in views or s.outputs[0] not in temps:
+            continue
+        want = plan.tensors[s.outputs[0]]
+        for k in s.inputs:
+            if k is None or k not in temps or k in views or k in out.values() or plan.tensors[k] != want:
+                continue
+            # another input that views the same bytes in another layout (Add(x, Transpose(x)))
+            # would read elements this step has already overwritten
+            if any(j is not None and j != k and root(j) == k for j in s.inputs):
+                continue
+            out[s.outputs[0]] = k
+            break
+    return out
 
 
 def resolve(op_type: str, opset: int, domain: str, node: str) -> OpDef:

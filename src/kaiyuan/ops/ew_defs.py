@@ -74,7 +74,7 @@ def define(op_type: str, build: Builder, dtypes: tuple, since: int = 13, until: 
         run_expr(build(dts, attrs), [x for x in inputs if x is not None], outputs[0])
 
     op = OpDef(op_type, infer, run, since=since, until=until, inputs=inputs, attrs=dict(attrs or {}),
-               dtypes=checks.get(0), view=view, doc=doc)
+               dtypes=checks.get(0), view=view, inplace=not view, doc=doc)
     _BUILDERS[(op_type, since)] = build
     return register(op)
 

@@ -89,7 +89,7 @@ def _run(inputs, attrs, consts, outputs):
 
 
 register(OpDef("Elementwise", _infer, _run, domain="kaiyuan", inputs=(1, 2**31 - 1), attrs={"expr": REQUIRED},
-               doc=__doc__))
+               inplace=True, doc=__doc__))
 
 
 def _register_layer_norm() -> None:

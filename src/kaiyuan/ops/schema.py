@@ -20,6 +20,12 @@ Conventions
     views             an op whose output is a view of input 0 (Reshape, Squeeze, Identity...) sets
                       `view=True`: the planner aliases the output to the input's memory (when the
                       input is contiguous) and never calls `run` for it.
+    in place          `inplace=True` says output 0 may be written over any input that has its
+                      shape and dtype and dies at this step: every element is read before it is
+                      written, by the program that writes it (element-wise kernels). The planner
+                      then gives both one arena block. Kernels that the autotuner times on the
+                      real arguments (GEMM, conv) must not set it: a timing run would read
+                      an input the previous run already overwrote.
 """
 
 from __future__ import annotations
@@ -76,6 +82,7 @@ class OpDef:
     dtypes: tuple[str, ...] | None = None  # numpy dtype names accepted for input 0; None: any
     value_inputs: tuple[int, ...] = ()
     view: bool = False
+    inplace: bool = False   # output 0 may reuse the memory of an input of its shape and dtype
     doc: str = ""
 
     def resolve_attrs(self, given: dict, where: str) -> dict:
