@@ -222,3 +222,62 @@ def test_conv_output_used_twice_keeps_its_add():
         %y = "kyg.Relu"(%c) : (tensor<1x4x6x6xf32>) -> tensor<1x4x6x6xf32> loc("relu")
         func.return %y, %c : tensor<1x4x6x6xf32>, tensor<1x4x6x6xf32>""")
     check_pass(lambda m: _dce(fuse_conv_epilogue(m)), text, text, CONV_W)
+
+
+def test_elementwise_chain_into_a_reduction_becomes_one_reduce():
+    from kaiyuan.graph.fusion_elementwise import fuse_reduction
+
+    before = module(EW_ARGS, 'tensor<4x1xf32> {kyg.name = "y"}', """
+        %axes = "kyg.Constant"() {value = dense<-1> : tensor<1xi64>} : () -> tensor<1xi64> loc("axes")
+        %e = "kyg.kaiyuan.Elementwise"(%x, %b) {expr = "mul(add($0,$1),$0)"} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32> loc("ew")
+        %y = "kyg.ReduceMean"(%e, %axes) : (tensor<4x8xf32>, tensor<1xi64>) -> tensor<4x1xf32> loc("mean")
+        func.return %y : tensor<4x1xf32>""", opset=18)
+    after = module(EW_ARGS, 'tensor<4x1xf32> {kyg.name = "y"}', """
+        %y = "kyg.kaiyuan.Reduce"(%x, %b) {expr = "mul(add($0,$1),$0)", reduction = "ReduceMean", axes = [1 : i64], keepdims = 1 : i64} : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x1xf32> loc("mean")
+        func.return %y : tensor<4x1xf32>""", opset=18)
+    out = check_pass(lambda m: _dce(fuse_reduction(m)), before, after)
+    from kaiyuan.graph.executor import build_plan
+
+    x = np.random.default_rng(0).standard_normal((4, 8)).astype(np.float32)
+    b = np.arange(8, dtype=np.float32)
+    [y] = build_plan(out).run({"x": x, "b": b})
+    np.testing.assert_allclose(y, ((x + b) * x).mean(-1, keepdims=True), rtol=1e-5, atol=1e-5)
+
+
+def test_reduction_fusion_keeps_a_chain_used_elsewhere():
+    from kaiyuan.graph.fusion_elementwise import fuse_reduction
+
+    text = module(EW_ARGS, 'tensor<4x1xf32> {kyg.name = "y"}, tensor<4x8xf32> {kyg.name = "e"}', """
+        %e = "kyg.Mul"(%x, %b) : (tensor<4x8xf32>, tensor<8xf32>) -> tensor<4x8xf32> loc("mul")
+        %y = "kyg.ReduceMax"(%e) {axes = [1 : i64]} : (tensor<4x8xf32>) -> tensor<4x1xf32> loc("max")
+        func.return %y, %e : tensor<4x1xf32>, tensor<4x8xf32>""")
+    check_pass(lambda m: _dce(fuse_reduction(m)), text, text)
+
+
+def test_rms_norm_and_mean_pooling_fuse_and_match_onnxruntime():
+    import onnxruntime as ort
+
+    nodes = [helper.make_node("Pow", ["x", "two"], ["sq"], name="pow"),
+             helper.make_node("ReduceMean", ["sq", "axes"], ["ms"], name="ms"),
+             helper.make_node("Add", ["ms", "eps"], ["mse"], name="eps_add"),
+             helper.make_node("Sqrt", ["mse"], ["rms"], name="sqrt"),
+             helper.make_node("Div", ["x", "rms"], ["n"], name="norm"),
+             helper.make_node("Mul", ["n", "mask"], ["masked"], name="mask_mul"),
+             helper.make_node("ReduceSum", ["masked", "one"], ["y"], name="pool", keepdims=0)]
+    inits = [numpy_helper.from_array(np.array(2.0, np.float32), "two"),
+             numpy_helper.from_array(np.array([-1], np.int64), "axes"),
+             numpy_helper.from_array(np.array(1e-6, np.float32), "eps"),
+             numpy_helper.from_array(np.array([1], np.int64), "one")]
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.FLOAT, ["b", "t", 16]),
+                                       helper.make_tensor_value_info("mask", T.FLOAT, ["b", "t", 1])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, ["b", 16])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    rng = np.random.default_rng(0)
+    feeds = {"x": rng.standard_normal((3, 5, 16)).astype(np.float32),
+             "mask": (rng.random((3, 5, 1)) < 0.6).astype(np.float32)}
+    sess = ky.InferenceSession(model)
+    [got] = sess.run(None, feeds)
+    [want] = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, feeds)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    kinds = [s.op.op_type for s in sess.plan_for({"x": (3, 5, 16), "mask": (3, 5, 1)}).steps]
+    assert kinds.count("Reduce") == 2 and "ReduceMean" not in kinds and "ReduceSum" not in kinds

@@ -114,3 +114,65 @@ def fuse_elementwise(model: GraphModel) -> GraphModel:
 def _order(model: GraphModel):
     index = {op: i for i, op in enumerate(model.block.ops)}
     return lambda op: index.get(op, 0)
+
+
+# ------------------------------------------------------------------- element-wise → reduction
+FUSED_REDUCTIONS = ("ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceSumSquare",
+                    "ReduceL1", "ReduceL2")
+
+
+def _reduce_axes(model: GraphModel, op: Operation, rank: int) -> list[int] | None:
+    """The reduced axes of a Reduce* op (attribute or constant input), None when not static or
+    when empty axes mean 'no reduction' (noop_with_empty_axes)."""
+    attrs = op_attrs(op)
+    if len(op.operands) > 1 and not is_absent(op.operands[1]):
+        c = constant_value(model, op.operands[1])
+        if c is None:
+            return None
+        axes = [int(a) for a in np.asarray(c).reshape(-1)]
+    else:
+        axes = list(attrs.get("axes") or [])
+    if not axes:
+        return None if attrs.get("noop_with_empty_axes", 0) else list(range(rank))
+    return sorted({a % rank for a in axes})
+
+
+def _producer_expr(model: GraphModel, v: SSAValue, exprs: dict):
+    """(expression, leaves, ops) of the element-wise op producing v (a kaiyuan.Elementwise group
+    or one ai.onnx element-wise op), when v has no other user; else None."""
+    from ..ops.fused import parse_expr
+
+    p = v.owner
+    if not isinstance(p, Operation) or len(users(v)) != 1 or any(r is v for r in model.returned()):
+        return None
+    if op_type(p) == ("kaiyuan", "Elementwise"):
+        return parse_expr(op_attrs(p)["expr"]), list(p.operands), [p]
+    if p in exprs and not any(is_absent(x) for x in p.operands):
+        return exprs[p], list(p.operands), [p]
+    return None
+
+
+def fuse_reduction(model: GraphModel) -> GraphModel:
+    """ReduceX(element-wise chain) → kaiyuan.Reduce(leaves) {expr, reduction, axes, keepdims}: the
+    chain is evaluated inside the reduction's loop, so its full-size result never reaches memory
+    (ReduceMean(Pow(x, 2)) of an RMSNorm, ReduceSum(Mul(h, mask)) of mean pooling). Float
+    reductions only; runs after fuse_elementwise, so a chain arrives as one kaiyuan.Elementwise."""
+    from ..ops.fused import format_expr
+
+    model = model.copy()
+    exprs = {op: e for op in model.block.ops if (e := _expr_of(model, op)) is not None}
+    for red in [op for op in model.block.ops if op_type(op)[0] == "" and op_type(op)[1] in FUSED_REDUCTIONS]:
+        x = red.operands[0]
+        if type_dtype(x.type).name not in ("float16", "bfloat16", "float32", "float64"):
+            continue
+        found = _producer_expr(model, x, exprs)
+        axes = _reduce_axes(model, red, len(type_shape(x.type)))
+        if found is None or axes is None:
+            continue
+        expr, leaves, ops = found
+        attrs = {"expr": format_expr(expr), "reduction": op_type(red)[1], "axes": axes,
+                 "keepdims": int(op_attrs(red).get("keepdims", 1))}
+        fused = make_op("Reduce", leaves, [red.results[0].type], attrs, node_name=node_name(red), domain="kaiyuan")
+        place(model, fused, red)
+        note("Reduce", fused, ops + [red])
+    return model

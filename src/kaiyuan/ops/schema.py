@@ -135,7 +135,7 @@ def registered() -> list[OpDef]:
 
 
 # The modules whose import registers operator definitions (kaiyuan.ops.<name>).
-DEFINITION_MODULES = ("elementwise", "reduction", "movement", "indexing", "nn", "fused")
+DEFINITION_MODULES = ("elementwise", "reduction", "movement", "indexing", "nn", "fused", "fused_reduce")
 
 
 def load_all() -> None:
