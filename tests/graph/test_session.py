@@ -54,6 +54,24 @@ def test_replayed_runs_compute_each_new_input():
     assert "1 steps replay captured launches" in sess.plan_for({"x": (3, 8)}).report()
 
 
+def test_a_chain_of_kernel_steps_replays_as_one_batch():
+    # 20 Abs/Neg steps (no fusion): after the capture run they replay as one batch, and each
+    # later run still computes its own feed
+    from kaiyuan.graph.passes import DEFAULT_PASSES
+
+    nodes = [helper.make_node("Neg" if i % 2 else "Abs", [f"t{i}"], [f"t{i + 1}"], name=f"n{i}") for i in range(20)]
+    graph = helper.make_graph(nodes, "chain", [helper.make_tensor_value_info("t0", T.FLOAT, [2, 8])],
+                              [helper.make_tensor_value_info("t20", T.FLOAT, [2, 8])])
+    sess = ky.InferenceSession(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]),
+                               passes=list(DEFAULT_PASSES))
+    for i in range(5):
+        x = np.random.default_rng(i).standard_normal((2, 8)).astype(np.float32)
+        [y] = sess.run(None, {"t0": x})
+        np.testing.assert_array_equal(y, -np.abs(x))   # Abs, Neg, Abs, ..., Neg
+    plan = sess.plan_for({"t0": (2, 8)})
+    assert len(plan.segments) == 1 and len(plan.segments[0][1]) == 20
+
+
 def test_results_do_not_alias_the_arena():
     model, _ = _mlp(np.random.default_rng(0))
     sess = ky.InferenceSession(model)

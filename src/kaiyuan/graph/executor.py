@@ -20,7 +20,10 @@ Stages (`build_plan`)
                   a step whose launches only touch the plan's own memory is from then on
                   replayed as those launches, one backend call each, skipping the OpDef's host
                   code (argument checks, specialisation, autotuning). The first run compiles
-                  and tunes, so it is not captured.
+                  and tunes, so it is not captured;
+    6. batch      consecutive replayable steps become one replay batch (`capture.replay_list`):
+                  on cpu a run of kernels is one C call (`ky_run_list`), so the host cost of a
+                  step is a C function call, not a Python one.
 
 A run copies the feeds into their arena slots, runs the steps, and returns copies of the
 outputs (the arena is reused by the next run, so results must not alias it).
@@ -34,7 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ops.schema import OpDef, lookup
-from ..runtime.capture import capture
+from ..runtime.capture import capture, replay_list
 from ..runtime.errors import ArgumentError, KaiyuanError
 from .plan import ArenaPlan, plan_arena
 
@@ -49,7 +52,7 @@ class Step:
     outputs: list
     args_in: list = field(default_factory=list)   # bound arrays
     args_out: list = field(default_factory=list)
-    replays: list | None = None                   # captured launches (stage 5), when valid
+    launches: list | None = None                  # captured launches (stage 5), when valid
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Plan:
     arrays: dict = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     runs: int = 0
+    segments: list | None = None  # after capture: steps that run their OpDef, and replay batches
     _ranges: list | None = None
 
     def report(self) -> str:
@@ -81,7 +85,7 @@ class Plan:
         for s in self.steps:
             kinds[s.op.op_type] = kinds.get(s.op.op_type, 0) + 1
         ops = ", ".join(f"{k} x{n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
-        replayed = sum(1 for s in self.steps if s.replays is not None)
+        replayed = sum(1 for s in self.steps if s.launches is not None)
         return (f"{len(self.steps)} kernel steps ({ops}); {self.arena_plan.summary()}; "
                 f"{replayed} steps replay captured launches")
 
@@ -90,24 +94,56 @@ class Plan:
         with self.lock:
             for name, key in self.inputs:
                 _copy_in(name, feeds[name], self.arrays[key])
-            capturing = self.runs == 1  # run 0 compiles and tunes; run 1 records; later runs replay
-            for s in self.steps:
-                try:
-                    if s.replays is not None:
-                        for launch in s.replays:
-                            launch()
-                    elif capturing:
+            if self.segments is not None:
+                self._replay()
+            else:
+                capturing = self.runs == 1  # run 0 compiles and tunes; run 1 records; later runs replay
+                for s in self.steps:
+                    if capturing:
                         with capture() as launches:
-                            s.op.run(s.args_in, s.attrs, s.consts, s.args_out)
-                        s.replays = self._replayable(launches)
+                            _run_step(s)
+                        s.launches = self._replayable(launches)
                     else:
-                        s.op.run(s.args_in, s.attrs, s.consts, s.args_out)
-                except KaiyuanError as e:
-                    raise type(e)(f"node '{s.node}' ({s.op.op_type}): {e.message}", hint=e.hint, loc=e.loc) from None
+                        _run_step(s)
+                if capturing:
+                    self.segments = self._segments()
             self.runs += 1
             wanted = self.outputs if output_names is None else [(n, k) for n, k in self.outputs if n in output_names]
             return [np.array(self.arrays[k], copy=True) for _, k in wanted]
 
+    def _replay(self) -> None:
+        for seg in self.segments:
+            if isinstance(seg, Step):
+                _run_step(seg)
+                continue
+            call, owners = seg
+            try:
+                call()
+            except KaiyuanError as e:
+                raise _at_node(owners[getattr(e, "launch_index", 0) or 0], e) from None
+
+    def _segments(self) -> list:
+        """Stage 6: consecutive steps whose launches replay become one batch
+        (`capture.replay_list`: one backend call where the backend can chain launches, e.g. one
+        C call for a run of cpu kernels); the others stay steps that run their OpDef."""
+        segments: list = []
+        pending: list = []
+
+        def flush():
+            if pending:
+                launches = [launch for s in pending for launch in s.launches]
+                owners = [s for s in pending for _ in s.launches]
+                segments.append((replay_list(launches), owners))
+                pending.clear()
+
+        for s in self.steps:
+            if s.launches is not None:
+                pending.append(s)
+            else:
+                flush()
+                segments.append(s)
+        flush()
+        return segments
 
     def _replayable(self, launches) -> list | None:
         """Stage 5: a step's captured launches, when replaying them alone redoes the step: at
@@ -120,13 +156,24 @@ class Plan:
             for address, offset in launch.pointers():
                 if address is None or not self._owns(address + offset):
                     return None
-        return [launch.replay for launch in launches]
+        return list(launches)
 
     def _owns(self, address: int) -> bool:
         if self._ranges is None:
             self._ranges = [(a.ctypes.data, a.ctypes.data + max(a.nbytes, 1))
                             for a in [self.arena, *self.constants.values()] if isinstance(a, np.ndarray)]
         return any(lo <= address < hi for lo, hi in self._ranges)
+
+
+def _run_step(s: Step) -> None:
+    try:
+        s.op.run(s.args_in, s.attrs, s.consts, s.args_out)
+    except KaiyuanError as e:
+        raise _at_node(s, e) from None
+
+
+def _at_node(s: Step, e: KaiyuanError) -> KaiyuanError:
+    return type(e)(f"node '{s.node}' ({s.op.op_type}): {e.message}", hint=e.hint, loc=e.loc)
 
 
 def _copy_in(name: str, value, slot: np.ndarray) -> None:

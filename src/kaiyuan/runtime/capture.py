@@ -4,6 +4,7 @@ code makes, then replay exactly those launches without running the host code aga
     with capture() as launches:      # runs the code as usual, and records every launch
         op(...)
     replays = [l.replay for l in launches]   # each: one backend call, arguments converted once
+    run_all = replay_list(launches)          # or all of them in as few backend calls as possible
 
 What replay skips is everything that is not a launch: argument checking, specialisation lookup,
 autotuning, host-side numpy work. So a replay is only valid when the recorded launches alone are
@@ -57,3 +58,45 @@ def record(program: Program, grid, args) -> None:
     launches = getattr(_local, "launches", None)
     if launches is not None:
         launches.append(Launch(program, tuple(grid), list(args)))
+
+
+def replay_list(launches: list[Launch]):
+    """One callable replaying `launches` in order. Consecutive launches whose Program class
+    offers `bind_list` are bound together (one backend call for the run); the others replay one
+    by one. An error raised by launch i carries `launch_index = i`, so a caller can say which
+    of its steps failed."""
+    parts: list = []  # (index of the part's first launch, callable)
+    i = 0
+    while i < len(launches):
+        cls = type(launches[i].program)
+        j = i + 1
+        if hasattr(cls, "bind_list"):
+            while j < len(launches) and type(launches[j].program) is cls:
+                j += 1
+            parts.append((i, _indexed(cls.bind_list(launches[i:j]), i, j)))
+        else:
+            parts.append((i, _indexed(launches[i].replay, i, j)))
+        i = j
+    calls = [c for _, c in parts]
+
+    def replay():
+        for call in calls:
+            call()
+
+    return replay
+
+
+def _indexed(call, first: int, end: int):
+    """`call`, with errors tagged by the index of the failing launch (the part's first when the
+    backend cannot say which)."""
+    def run():
+        try:
+            call()
+        except Exception as e:  # noqa: BLE001 - tagged and re-raised unchanged
+            if getattr(e, "launch_index", None) is None:
+                e.launch_index = first
+            else:
+                e.launch_index += first
+            raise
+
+    return run

@@ -164,3 +164,16 @@ static inline float ky_erff(float x) {
     float r = a < 1.0f ? small : (a < 4.0f ? big : copysignf(1.0f, x));
     return x == x ? r : x;
 }
+
+/* A captured launch list replayed in one call (CpuProgram.bind_list): fns[i] is some kernel's
+   ky_launch, args[i] its packed argument words, grids[3i..3i+2] its grid. Stops at the first
+   launch that reports a failed assert: *failed = its index, the return value its assert slot. */
+typedef int64_t (*ky_launch_fn)(const uint64_t *, int64_t, int64_t, int64_t);
+int64_t ky_run_list(int64_t n, void *const *fns, const uint64_t *const *args, const int64_t *grids,
+                    int64_t *failed) {
+    for (int64_t i = 0; i < n; i++) {
+        int64_t err = ((ky_launch_fn)fns[i])(args[i], grids[3 * i], grids[3 * i + 1], grids[3 * i + 2]);
+        if (err >= 0) { *failed = i; return err; }
+    }
+    return -1;
+}

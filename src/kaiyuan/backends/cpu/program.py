@@ -112,6 +112,32 @@ class CpuProgram(Program):
 
         return replay
 
+    @classmethod
+    def bind_list(cls, launches):
+        """Launches of cpu programs replayed by one C call (`ky_run_list`, in every kernel's
+        prelude): the per-launch cost drops from a ctypes call to a C function call."""
+        words = [l.program._words(*[c(a) for c, a in zip(l.program._convert, l.args)]) for l in launches]
+        n = len(launches)
+        fns = (ctypes.c_void_p * n)(*[ctypes.cast(l.program._fn, ctypes.c_void_p).value for l in launches])
+        args = (ctypes.c_void_p * n)(*[ctypes.addressof(w) for w in words])
+        grids = (ctypes.c_int64 * (3 * n))(*[g for l in launches for g in l.grid])
+        failed = ctypes.c_int64(-1)
+        run = launches[0].program.lib.ky_run_list
+        run.restype = ctypes.c_int64
+        run.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        refs = (words, fns, args, grids, failed)  # kept alive by the closure
+
+        def replay():
+            err = run(n, refs[1], refs[2], refs[3], ctypes.byref(failed))
+            if err >= 0:
+                try:
+                    launches[failed.value].program._raise_assert(err)
+                except DeviceAssertError as e:
+                    e.launch_index = failed.value
+                    raise
+
+        return replay
+
     def _raise_assert(self, k: int) -> None:
         loc, _, msg = self.lib.ky_assert_text(k).decode("utf-8", "replace").partition("\x1f")
         pid = tuple(self.lib.ky_error_pid(a) for a in range(3))
