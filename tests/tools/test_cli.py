@@ -28,7 +28,17 @@ def test_devices_json(capsys):
     assert cli.main(["devices", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     names = {row["name"]: row for row in rows}
-    assert "cpu" in names and set(names["cpu"]) == {"name", "available", "reason", "properties"}
+    assert "cpu" in names and set(names["cpu"]) == {"name", "available", "reason", "properties", "capabilities"}
+    interp = names["interp"]  # always present: its capability flags come with it
+    assert interp["available"] and isinstance(interp["capabilities"]["vector_width_bits"], int)
+    assert names["npusim"]["capabilities"] is None  # absent devices have none
+
+
+def test_devices_table_shows_capabilities(capsys):
+    assert cli.main(["devices"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.split()[0] == "interp")
+    assert lines[at + 1].split()[0] == "capabilities:" and "vector" in lines[at + 1] and "atomics" in lines[at + 1]
 
 
 def test_no_command_prints_help(capsys):

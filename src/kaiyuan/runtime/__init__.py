@@ -8,9 +8,9 @@ from .backend import (Allocator, Backend, Buffer, Capabilities, Compiler, Device
                       Stage)
 from .dtypes import (DType, bfloat16, bool_, dtype, float16, float32, float64, int8, int16, int32, int64,
                      uint8, uint16, uint32, uint64)
-from .errors import (ArgumentError, CacheError, CompilationError, ConstexprError, DeviceAssertError, DeviceError,
+from .errors import (ArgumentError, CacheError, CommError, CommMismatchError, CompilationError, ConstexprError, DeviceAssertError, DeviceError,
                      IRParseError, IRVerifyError, KaiyuanError, LaunchError, MemoryAccessError, ModelError, ModelFileError,
-                     OutOfMemoryError, ToolchainError, UnsupportedError)
+                     OutOfMemoryError, ToolchainError, TopologyError, UnsupportedError)
 from .factories import empty, empty_like, from_numpy, tensor, zeros, zeros_like
 from .interop import as_kernel_pointer, dtype_of
 from .memory import empty_cache, memory_stats
@@ -43,5 +43,6 @@ __all__ = [
     # errors
     "KaiyuanError", "CompilationError", "ConstexprError", "IRParseError", "IRVerifyError", "ToolchainError",
     "LaunchError", "ArgumentError", "MemoryAccessError", "DeviceAssertError", "UnsupportedError",
-    "OutOfMemoryError", "DeviceError", "CacheError", "ModelError", "ModelFileError",
+    "OutOfMemoryError", "DeviceError", "CacheError", "ModelError", "ModelFileError", "CommError", "CommMismatchError",
+    "TopologyError",
 ]

@@ -115,3 +115,30 @@ class CacheError(KaiyuanError):
     """The on-disk kernel cache could not be used."""
 
     code = "KY-E600"
+
+
+class CommError(KaiyuanError):
+    """A collective or point-to-point operation failed: a rank died, never arrived, or timed out
+    (kaiyuan.comm). `collective`, `ranks` (the group ranks at fault) and `reason` say which."""
+
+    code = "KY-E800"
+
+    def __init__(self, message: str, *, hint: str | None = None, loc: str | None = None,
+                 collective: str | None = None, ranks=(), reason: str = "error"):
+        self.collective = collective
+        self.ranks = list(ranks)
+        self.reason = reason
+        super().__init__(message, hint=hint, loc=loc)
+
+
+class CommMismatchError(CommError):
+    """Ranks disagree about a collective: its kind, order, element count, dtype, op or root."""
+
+    code = "KY-E801"
+
+
+class TopologyError(KaiyuanError):
+    """A topology or cost-model description is malformed (kaiyuan.comm.simulate, kaiyuan.comm.cost):
+    a non-positive size or bandwidth, a negative latency, an unparsable topology spec."""
+
+    code = "KY-E810"

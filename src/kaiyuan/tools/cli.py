@@ -19,6 +19,8 @@ COMMANDS: dict[str, str] = {
     "devices": "kaiyuan.tools.cli:DevicesCommand",
     "compile": "kaiyuan.tools.cli_graph:CompileCommand",
     "run": "kaiyuan.tools.cli_graph:RunCommand",
+    "launch": "kaiyuan.tools.cli_comm:LaunchCommand",
+    "comm-sim": "kaiyuan.tools.cli_commsim:CommSimCommand",
 }
 
 
@@ -76,14 +78,17 @@ class DevicesCommand:
         from ..runtime.registry import devices
 
         rows = devices()
+        caps = {r.name: _capabilities(r) for r in rows}
         if args.json:
-            print(json.dumps([row.__dict__ for row in rows], indent=2, default=str))
+            print(json.dumps([{**row.__dict__, "capabilities": caps[row.name]} for row in rows], indent=2, default=str))
             return 0
         table = [(r.name, "available" if r.available else "absent", _detail(r)) for r in rows]
         widths = [max(len(row[i]) for row in table + [("DEVICE", "STATUS", "")]) for i in range(2)]
         print(f"{'DEVICE':<{widths[0]}}  {'STATUS':<{widths[1]}}  DETAILS")
         for name, status, detail in table:
             print(f"{name:<{widths[0]}}  {status:<{widths[1]}}  {detail}")
+            if caps[name]:
+                print(f"{'':<{widths[0]}}  {'':<{widths[1]}}  capabilities: {_caps_text(caps[name])}")
         return 0
 
 
@@ -91,3 +96,24 @@ def _detail(row) -> str:
     if not row.available:
         return row.reason or ""
     return ", ".join(f"{k}={v}" for k, v in row.properties.items())
+
+
+def _capabilities(row) -> dict | None:
+    """The device's `Capabilities` as a dict (None for an absent device, or one that fails to say)."""
+    import dataclasses
+
+    from ..runtime.registry import get_device
+
+    if not row.available:
+        return None
+    try:
+        return dataclasses.asdict(get_device(row.name).capabilities)
+    except Exception:  # a backend's bug here must not hide the device list
+        return None
+
+
+def _caps_text(c: dict) -> str:
+    floats = " ".join(f for f in ("float16", "bfloat16", "float64") if c.get(f))
+    return (f"vector {c['vector_width_bits']} bits, local memory {c['local_memory_bytes']} B, "
+            f"{c['max_program_lanes']} lane(s)/program, matrix unit {c['matrix_unit'] or 'none'}, "
+            f"atomics {','.join(c['atomics']) or 'none'}, {floats or 'float32 only'}")
