@@ -221,7 +221,7 @@ def predict_all(collective: str, nbytes: int, topology) -> dict[str, float]:
 def choose_algorithm(collective: str, nbytes: int, world_size: int, topology: Topology | None = None,
                      candidates=None) -> str:
     """The cheapest algorithm for this call. `candidates` limits the choice (e.g. to what a
-    transport implements); ties go to the earlier algorithm in `algorithms()`. The choice is made
+    transport implements); ties go to direct, else to the earlier algorithm in `algorithms()`. The choice is made
     at the power of two nearest `nbytes` (and cached), so a call costs a dictionary look-up."""
     topology = topology or Topology.local_host(world_size)
     if topology.world_size != world_size:
@@ -239,4 +239,9 @@ def _choose(collective: str, nbytes: int, topology: Topology, candidates, segmen
                                hint=f"choose among {', '.join(algorithms(collective, topology))}")
     if topology.world_size <= 1:
         return names[0]
-    return min(names, key=lambda a: predict(collective, a, nbytes, topology))
+    # ties (two ranks: halving-doubling and direct are the same exchange) go to direct, which the
+    # runtime implements with fewer copies; otherwise to the earlier algorithm
+    times = {a: predict(collective, a, nbytes, topology) for a in names}
+    best = min(times.values())
+    tied = [a for a in names if times[a] <= best * (1 + 1e-9)]
+    return "direct" if "direct" in tied else tied[0]
