@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 _EXT = {"ir": ".mlir", "text": ".txt", "binary": ".bin"}
-_TEXT_EXT = {"c": ".c", "cl": ".cl", "cu": ".cu", "ptx": ".ptx"}
+_TEXT_EXT = {"c": ".c", "cl": ".cl", "cu": ".cu", "cuda": ".cu", "ptx": ".ptx"}
 
 
 def cache_dir() -> Path:
@@ -42,7 +42,8 @@ _FINGERPRINTS: dict[str, str] = {}
 
 
 def backend_fingerprint(compiler) -> str:
-    """Hash of the source files of the package that defines `compiler`'s class.
+    """Hash of the source files of the package that defines `compiler`'s class, and of the
+    shared code generators (the subpackages of kaiyuan.compiler: cfamily, simt, ...).
 
     kaiyuan's version number alone does not change when a backend's code generator does (a
     development checkout, a patched install); keying on the generator's own source means a
@@ -52,10 +53,12 @@ def backend_fingerprint(compiler) -> str:
     key = str(folder)
     if key not in _FINGERPRINTS:
         h = hashlib.sha256()
-        for path in sorted(folder.glob("*")):
-            if path.suffix in (".py", ".h", ".c", ".cl", ".cu") and path.is_file():
-                h.update(path.name.encode())
-                h.update(path.read_bytes())
+        shared = sorted(p for p in Path(__file__).parent.iterdir() if (p / "__init__.py").is_file())
+        for d in [folder, *shared]:
+            for path in sorted(d.glob("*")):
+                if path.suffix in (".py", ".h", ".c", ".cl", ".cu") and path.is_file():
+                    h.update(f"{d.name}/{path.name}".encode())
+                    h.update(path.read_bytes())
         _FINGERPRINTS[key] = h.hexdigest()[:16]
     return _FINGERPRINTS[key]
 

@@ -21,7 +21,7 @@ from ..runtime import capture as _capture
 from ..runtime.backend import Buffer, PointerArg, ScalarArg
 from ..runtime.dtypes import BY_NAME, _TABLE, dtype as to_dtype
 from ..runtime.errors import ArgumentError, KaiyuanError, LaunchError
-from ..runtime.interop import as_kernel_pointer, host_device
+from ..runtime.interop import as_kernel_pointer, host_array, host_device, wrap_host_array
 from ..runtime.registry import default_device, get_device
 from ..runtime.stream import current_stream
 from ..runtime.tensor import Tensor
@@ -134,6 +134,7 @@ class JITFunction:
         """(hashable specialisation, kernel arguments, device) for bound argument values."""
         specs, launch_args, device = [], [], None
         host = None  # the device host arrays are wrapped for, looked up once per launch
+        hosted = []  # (index in launch_args, argument) of each host array
         for name, v in values.items():
             if name in self.constexprs:
                 specs.append((name, "constexpr", _hashable(v)))
@@ -151,6 +152,7 @@ class JITFunction:
                 dt, addr = _NP_DTYPES[v.dtype], v.ctypes.data
                 ptr = PointerArg(Buffer(host, v.nbytes, v.reshape(-1).view(np.uint8), owner=v, address=addr), 0, dt)
                 specs.append((name, "ptr", dt.name, addr % 16 == 0))
+                hosted.append((len(launch_args), v))
                 launch_args.append(ptr)
                 continue
             try:
@@ -162,14 +164,26 @@ class JITFunction:
                     raise LaunchError(f"{self.name}: arguments are on different devices ({device.name}, {dev.name})",
                                       loc=self.where, hint="move them with .to(device) first")
                 device = dev
+            else:
+                hosted.append((len(launch_args), v))
             specs.append((name, "ptr", dt.name, _aligned16(ptr)))
             launch_args.append(ptr)
         if device is None:
             device = default_device()
-            if not device.is_host:
-                raise LaunchError(f"{self.name}: host arrays cannot run on {device.name}",
-                                  loc=self.where, hint=f"pass ky tensors on {device.name} (ky.tensor(a, device=...))")
+        if hosted and not device.is_host:
+            self._import_host(hosted, launch_args, device)
         return tuple(specs), launch_args, device
+
+    def _import_host(self, hosted, launch_args, device) -> None:
+        """Host arrays launched on a device whose memory is not host memory: that device's
+        `Allocator.wrap_host` maps them (docs/backends.md); a device that cannot is refused."""
+        for i, v in hosted:
+            try:
+                buffer, offset = wrap_host_array(host_array(v), device)
+            except KaiyuanError:
+                raise LaunchError(f"{self.name}: host arrays cannot run on {device.name}", loc=self.where,
+                                  hint=f"pass ky tensors on {device.name}: ky.tensor(a, device={device.name!r})") from None
+            launch_args[i] = PointerArg(buffer, offset, launch_args[i].dtype)
 
     def _scalar(self, name, v):
         if v is None:
@@ -304,10 +318,14 @@ def jit(fn=None, *, do_not_specialize=(), **_ignored):
 def compile(kernel, target: str | None = None, signature: dict | None = None, constants: dict | None = None,
             options: dict | None = None) -> CompiledKernel:
     """Compile without launching: `ky.compile(k, target="cpu", signature={"x_ptr": "*fp32", "n": "i32"},
-    constants={"BLOCK": 1024})`. The result's `.asm` maps each stage name to its text."""
+    constants={"BLOCK": 1024})`. The result's `.asm` maps each stage name to its text.
+    `target` is a device, or "name:arch" for a backend's offline compiler ("cuda:sm_90"): then
+    nothing needs to be present and the result's `program` is None."""
+    from ..runtime.registry import compile_target
+
     if not isinstance(kernel, JITFunction):
         raise ArgumentError(f"ky.compile needs a @ky.jit kernel, got {kernel!r}")
-    device = get_device(target)
+    device = compile_target(target)
     signature, constants = dict(signature or {}), dict(constants or {})
     specs = []
     for name in kernel.arg_names:

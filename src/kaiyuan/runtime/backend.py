@@ -104,6 +104,10 @@ class Program(ABC):
         kaiyuan.runtime.capture). Backends override it to convert the arguments once."""
         return lambda: self.launch(grid, args)
 
+    # A backend may define `bind_list(cls, launches) -> callable` (a classmethod): one callable
+    # that replays consecutive captured launches of its programs in order (the cpu backend makes
+    # it one C call). kaiyuan.runtime.capture.replay_list uses it where present.
+
 
 class Compiler(ABC):
     target: str = ""
@@ -199,3 +203,34 @@ class Backend(ABC):
 
     @abstractmethod
     def device(self, index: int = 0) -> Device: ...
+
+    def offline_compiler(self, target: str) -> Compiler | None:
+        """A Compiler for `target` (what follows "name:" in `ky.compile(target="name:target")`
+        when it is not a device index, e.g. an architecture) that works without the device being
+        present; its `load` may return None. None: this backend cannot compile offline."""
+        return None
+
+
+class CompileOnlyDevice(Device):
+    """The device-like target of `ky.compile(kernel, target="name:arch")` for a backend's offline
+    compiler: it compiles, but has no memory and runs nothing (the result's `program` is the
+    compiler's `load`, usually None)."""
+
+    def __init__(self, backend: Backend, target: str, compiler: Compiler):
+        super().__init__(backend, 0, {"target": target, "compile_only": True})
+        self.target, self._compiler = target, compiler
+
+    @property
+    def name(self) -> str:
+        return f"{self.backend.name}:{self.target}"
+
+    @property
+    def compiler(self) -> Compiler:
+        return self._compiler
+
+    @property
+    def allocator(self) -> Allocator:
+        from .errors import DeviceError
+
+        raise DeviceError(f"{self.name} is a compile-only target: it has no memory and runs no kernels",
+                          hint=f"use it with ky.compile(...) only; run on a present device (see `kaiyuan devices`)")

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 
-from .backend import Backend, Device
+from .backend import Backend, CompileOnlyDevice, Device
 from .errors import DeviceError
 
 ENTRY_POINT_GROUP = "kaiyuan.backends"
@@ -134,6 +134,26 @@ def get_device(spec: "str | Device | None" = None) -> Device:
             raise _absent_error(spec, f"{name} has {backend.device_count()} device(s)")
         dev = _REG.devices[key] = backend.device(index)
         return dev
+
+
+def compile_target(spec: "str | Device | None" = None) -> Device:
+    """What `ky.compile(target=spec)` compiles for: a device as `get_device` finds it, or, for
+    "name:target" where target is not a device index ("cuda:sm_90"), a CompileOnlyDevice holding
+    the backend's `offline_compiler(target)` — present hardware is not needed to compile."""
+    if not isinstance(spec, str):
+        return get_device(spec)
+    name, _, target = spec.strip().partition(":")
+    if not target or target.isdigit():
+        return get_device(spec)
+    with _REG.lock:
+        _REG.discover()
+        backend = _REG.backends.get(name)
+    compiler = backend.offline_compiler(target) if backend is not None else None
+    if compiler is None:
+        why = "no backend of that name is known" if backend is None else f"{name} cannot compile offline"
+        raise DeviceError(f"cannot compile for {spec!r}: {why}",
+                          hint="write a device ('cpu', 'cuda:0') or a backend's offline target ('cuda:sm_90')")
+    return CompileOnlyDevice(backend, target, compiler)
 
 
 def devices() -> list[DeviceInfo]:

@@ -13,7 +13,7 @@ from math import prod
 import numpy as np
 
 from .backend import Buffer, Device
-from .dtypes import DType
+from .dtypes import DType, dtype as to_dtype
 from .errors import ArgumentError, UnsupportedError
 from .stream import current_stream
 
@@ -133,12 +133,25 @@ class Tensor:
         return f"tensor({values}, dtype={self.dtype!r}, device={self.device.name!r})"
 
     # ---- copies ---------------------------------------------------------------------------------
-    def to(self, device, non_blocking: bool = False) -> "Tensor":
-        """This tensor on `device` (itself when it is there already, else a contiguous copy)."""
-        from .factories import empty
+    def to(self, device=None, dtype=None, non_blocking: bool = False) -> "Tensor":
+        """This tensor on `device` and/or of `dtype` (`t.to("interp")`, `t.to(ky.fp16)`,
+        `t.to(dev, "bf16")`): itself when neither changes, else a new contiguous tensor.
+
+        Between devices the bytes travel through host memory (the source allocator's `copy_out`,
+        then the destination's `copy_in`; host devices copy view to view), after the source
+        device's current stream has finished. Strides are not kept: a view with gaps, negative
+        or zero strides arrives as a dense tensor of the same shape and values. A dtype change
+        converts with numpy's rules (float → int truncates, ints wrap)."""
+        from .factories import empty, tensor
         from .registry import get_device
 
-        dst = get_device(device)
+        if dtype is None and isinstance(device, (DType, np.dtype, type)):  # t.to(ky.fp16)
+            device, dtype = None, device
+        dst = self.device if device is None else get_device(device)
+        dt = self.dtype if dtype is None else to_dtype(dtype)
+        if dt != self.dtype:
+            current_stream(self.device).synchronize()
+            return tensor(read_host(self).astype(dt.np), device=dst)
         if dst is self.device:
             return self
         out = empty(self.shape, self.dtype, dst)

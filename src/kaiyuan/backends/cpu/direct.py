@@ -26,7 +26,8 @@ import math
 from xdsl.ir import Operation, SSAValue
 
 from ...ir.ky import shape_of
-from .ctype import compute_type, ctype
+from ...compiler.cfamily.ctype import compute_type, ctype
+from ...compiler.cfamily.fusion import DotOperands
 from .dot import KINDS
 
 WRITES = {"ky.store", "ky.atomic_rmw", "ky.atomic_cas"}
@@ -170,7 +171,7 @@ def all_true(em, v: SSAValue) -> str:
 def operand(em, load: Operation, role: str, table: bool) -> tuple[str, str, str]:
     """(pointer, row stride or row-offset table, column stride) of a dot operand read in place
     when its mask is all true, else from the copy into its tile array (emitted here)."""
-    from .fusion import Group
+    from ...compiler.cfamily.fusion import Group
 
     (rows, cols), ptr = shape_of(load.result.type), load.ptr
     t = ctype(load.result.type)
@@ -204,3 +205,16 @@ def operand(em, load: Operation, role: str, table: bool) -> tuple[str, str, str]
     em.line("}")
     return p, (tab if table else ld), cs
 
+
+
+class DirectOperands(DotOperands):
+    """The fusion plan's hooks (cfamily/fusion.py) for the dots of this file."""
+
+    def direct_role(self, load_op):
+        return direct_role(load_op)
+
+    def zero_acc(self, v) -> bool:
+        return zero_acc(v)
+
+    def transposed_a(self, v) -> bool:
+        return transposed_a(v)

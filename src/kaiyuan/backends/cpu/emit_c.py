@@ -23,12 +23,12 @@ from xdsl.ir import Block, Operation
 from ...ir.ky import PtrType, shape_of
 from ...ir.text import op_location
 from ...runtime.errors import UnsupportedError
-from . import dot, emit_tiles
-from .ctext import c_string, flat
-from .ctype import ctype
-from .elementwise import lane_expr
+from . import direct, dot, emit_tiles
+from ...compiler.cfamily.ctext import c_string, flat
+from ...compiler.cfamily.ctype import ctype
+from ...compiler.cfamily.elementwise import lane_expr
 from .emit_scf import SCF_HANDLERS
-from .fusion import VIEW_OPS, Group, is_cheap, is_tile, plan_function
+from ...compiler.cfamily.fusion import VIEW_OPS, Group, is_cheap, is_tile, plan_function
 
 STACK_LIMIT = 512 * 1024
 PRELUDE = open(os.path.join(os.path.dirname(__file__), "prelude.h")).read()
@@ -38,7 +38,7 @@ AXES = "xyz"
 class Emitter:
     def __init__(self, func_op: Operation):
         self.func = func_op
-        self.plan = plan_function(func_op)
+        self.plan = plan_function(func_op, direct.DirectOperands())
         self.body: list[str] = []
         self.depth = 1
         self.ids: dict = {}

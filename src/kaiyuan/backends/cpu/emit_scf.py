@@ -13,9 +13,9 @@ from __future__ import annotations
 from xdsl.ir import Operation
 
 from . import direct
-from .ctype import ctype
+from ...compiler.cfamily.ctype import ctype
 from .emit_tiles import _dot_in_place
-from .fusion import VIEW_OPS, is_tile
+from ...compiler.cfamily.fusion import VIEW_OPS, is_tile
 
 
 def _updated_in_place(em, carried, yielded):

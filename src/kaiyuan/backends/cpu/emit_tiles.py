@@ -15,11 +15,11 @@ from xdsl.ir import BlockArgument
 
 from ...ir.ky import element_of, shape_of
 from ...ir.text import op_location
-from .fusion import simple_combiner
-from .ctext import c_string, flat
+from ...compiler.cfamily.fusion import simple_combiner
+from ...compiler.cfamily.ctext import c_string, flat
 from . import direct
 from .dot import KINDS
-from .ctype import compute_type, ctype, from_compute, to_compute, utype, width
+from ...compiler.cfamily.ctype import compute_type, ctype, from_compute, to_compute, utype, width
 
 def combine(em, op, accs: list[str], xs: list[str]) -> None:
     """Emit the combiner: accs[k] = combiner(accs, xs)[k]."""

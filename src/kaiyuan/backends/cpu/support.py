@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...ir.text import op_location
 from ...runtime.errors import UnsupportedError
-from .elementwise import CASTS, MATH_LIBM
+from ...compiler.cfamily.elementwise import CASTS, MATH_LIBM
 
 SUPPORTED = {
     "func.func", "func.return",

@@ -11,8 +11,7 @@ from __future__ import annotations
 from xdsl.dialects.builtin import FloatAttr, IntegerAttr
 
 from ...runtime.errors import UnsupportedError
-from .ctype import (compute_type, ctype, float_literal, fsuffix, from_compute, int_literal, is_float, to_compute,
-                    utype, width)
+from .ctype import CPU, CTypes, is_float, width
 from ...ir.ky import element_of
 
 WRAP_BIN = {"arith.addi": "+", "arith.subi": "-", "arith.muli": "*"}
@@ -20,9 +19,7 @@ BIT_BIN = {"arith.andi": "&", "arith.ori": "|", "arith.xori": "^"}
 FLOAT_BIN = {"arith.addf": "+", "arith.subf": "-", "arith.mulf": "*", "arith.divf": "/"}
 CMPI = {"eq": "==", "ne": "!=", "slt": "<", "sle": "<=", "sgt": ">", "sge": ">=",
         "ult": "<", "ule": "<=", "ugt": ">", "uge": ">="}
-# math ops computed by libm (f suffix for float), or by the prelude's vectorisable versions for f32
-MATH_F32_OWN = {"math.exp": "ky_expf", "math.exp2": "ky_exp2f", "math.log": "ky_logf", "math.log2": "ky_log2f",
-                "math.erf": "ky_erff"}
+# math ops computed by libm's function of this name (named per flavour by CTypes.math)
 MATH_LIBM = {"math.exp": "exp", "math.exp2": "exp2", "math.log": "log", "math.log2": "log2", "math.sqrt": "sqrt",
              "math.sin": "sin", "math.cos": "cos", "math.tan": "tan", "math.tanh": "tanh", "math.absf": "fabs",
              "math.floor": "floor", "math.ceil": "ceil", "math.erf": "erf", "math.log1p": "log1p",
@@ -48,8 +45,8 @@ def _cmpf(pred: str, a: str, b: str) -> str:
     }[pred]
 
 
-def _int_op(name: str, a: str, b: str, t) -> str | None:
-    T, U, w = ctype(t), utype(t), width(element_of(t))
+def _int_op(ty: CTypes, name: str, a: str, b: str, t) -> str | None:
+    T, U, w = ty.ctype(t), ty.utype(t), width(element_of(t))
     if w == 1:
         T = U = "unsigned"
     if name in WRAP_BIN:
@@ -80,34 +77,32 @@ def _int_op(name: str, a: str, b: str, t) -> str | None:
     return None
 
 
-def _float_op(name: str, args: list[str], t) -> str | None:
-    sfx = fsuffix(t)
-    x = [to_compute(a, t) for a in args]
+def _float_op(ty: CTypes, name: str, args: list[str], t) -> str | None:
+    sfx, ct = ty.fsuffix(t), ty.compute_type(t)
+    x = [ty.to_compute(a, t) for a in args]
     if name in FLOAT_BIN:
         r = f"({x[0]} {FLOAT_BIN[name]} {x[1]})"
     elif name == "arith.negf":
         r = f"(-{x[0]})"
     elif name == "arith.remf":
-        r = f"fmod{sfx}({x[0]}, {x[1]})"
+        r = f"{ty.math('fmod', ct)}({x[0]}, {x[1]})"
     elif name in ("arith.maximumf", "arith.minimumf"):
         fn = "ky_maximum" if name == "arith.maximumf" else "ky_minimum"
         r = f"{fn}{sfx}({x[0]}, {x[1]})"
     elif name in ("arith.maxnumf", "arith.minnumf"):
-        r = f"{'fmax' if name == 'arith.maxnumf' else 'fmin'}{sfx}({x[0]}, {x[1]})"
+        r = f"{ty.math('fmax' if name == 'arith.maxnumf' else 'fmin', ct)}({x[0]}, {x[1]})"
     elif name == "math.rsqrt":
-        r = f"(({compute_type(t)})1 / sqrt{sfx}({x[0]}))"
-    elif name in MATH_F32_OWN and sfx == "f":
-        r = f"{MATH_F32_OWN[name]}({x[0]})"
+        r = f"(({ct})1 / {ty.math('sqrt', ct)}({x[0]}))"
     elif name in MATH_LIBM:
-        r = f"{MATH_LIBM[name]}{sfx}({', '.join(x)})"
+        r = f"{ty.math(MATH_LIBM[name], ct)}({', '.join(x)})"
     else:
         return None
-    return from_compute(r, t)
+    return ty.from_compute(r, t)
 
 
-def _cast(op, a: str) -> str:
+def _cast(ty: CTypes, op, a: str) -> str:
     name, st, dt = op.name, op.operands[0].type, op.results[0].type
-    S, D, SU = ctype(st), ctype(dt), utype(st)
+    S, D, SU = ty.ctype(st), ty.ctype(dt), ty.utype(st)
     sw, dw = width(element_of(st)), width(element_of(dt))
     if name == "arith.extsi":
         return f"(({D}){_signed(a, st)})"
@@ -116,18 +111,20 @@ def _cast(op, a: str) -> str:
     if name == "arith.trunci":
         return f"((_Bool)({a} & 1))" if dw == 1 else f"(({D}){a})"
     if name == "arith.sitofp":
-        return from_compute(f"(({compute_type(dt)}){_signed(a, st)})", dt)
+        return ty.from_compute(f"(({ty.compute_type(dt)}){_signed(a, st)})", dt)
     if name == "arith.uitofp":
-        return from_compute(f"(({compute_type(dt)})({SU}){a})", dt)
+        return ty.from_compute(f"(({ty.compute_type(dt)})({SU}){a})", dt)
     if name in ("arith.fptosi", "arith.fptoui"):
-        x = to_compute(a, st)
+        x = ty.to_compute(a, st)
         if dw == 1:
             return f"((_Bool)({x} != 0))"
-        return f"(({D}){x})" if name == "arith.fptosi" else f"(({D})({utype(dt)}){x})"
+        return f"(({D}){x})" if name == "arith.fptosi" else f"(({D})({ty.utype(dt)}){x})"
     if name in ("arith.extf", "arith.truncf"):
-        if ctype(dt) == "_Float16" and S == "double":
+        if D == "_Float16" and S == "double":
             return f"((_Float16)({a}))"
-        return from_compute(f"(({compute_type(dt)}){to_compute(a, st)})", dt)
+        if D == "ky_f16" and S == "double":
+            return f"ky_d2h({a})"          # one rounding, not double -> float -> half
+        return ty.from_compute(f"(({ty.compute_type(dt)}){ty.to_compute(a, st)})", dt)
     if name == "arith.bitcast":
         return f"KY_BITCAST({D}, {S}, {a})"
     if name == "arith.index_cast":
@@ -139,32 +136,34 @@ CASTS = {"arith.extsi", "arith.extui", "arith.trunci", "arith.sitofp", "arith.ui
          "arith.fptoui", "arith.extf", "arith.truncf", "arith.bitcast", "arith.index_cast"}
 
 
-def lane_expr(op, args: list[str]) -> str | None:
-    """C expression of one lane of `op`, or None when `op` is not an element-wise arith/math op."""
+def lane_expr(op, args: list[str], ty: CTypes = CPU) -> str | None:
+    """C expression of one lane of `op`, or None when `op` is not an element-wise arith/math op.
+    `ty` is the flavour of C (default: the cpu backend's)."""
     name = op.name
     if name == "arith.constant":
         v, t = op.value, op.results[0].type
         if isinstance(v, FloatAttr):
-            return float_literal(v.value.data, t)
+            return ty.float_literal(v.value.data, t)
         if isinstance(v, IntegerAttr):
-            return int_literal(v.value.data, t)
+            return ty.int_literal(v.value.data, t)
         raise UnsupportedError("arith.constant must be a scalar integer or float")
     if name in CASTS:
-        return _cast(op, args[0])
+        return _cast(ty, op, args[0])
     if name == "arith.select":
         return f"({args[0]} ? {args[1]} : {args[2]})"
     if name == "arith.cmpi":
         pred, t = op.predicate_name, op.operands[0].type
         if pred[0] == "u":
-            U = utype(t)
+            U = ty.utype(t)
             return f"(({U}){args[0]} {CMPI[pred]} ({U}){args[1]})"
         return f"({_signed(args[0], t)} {CMPI[pred]} {_signed(args[1], t)})"
     if name == "arith.cmpf":
         t = op.operands[0].type
-        return _cmpf(op.predicate_name, to_compute(args[0], t), to_compute(args[1], t))
+        return _cmpf(op.predicate_name, ty.to_compute(args[0], t), ty.to_compute(args[1], t))
     t = op.results[0].type
     if name == "math.absi":
-        return f"(({ctype(t)})({args[0]} < 0 ? ({utype(t)})0 - ({utype(t)}){args[0]} : ({utype(t)}){args[0]}))"
+        C, U = ty.ctype(t), ty.utype(t)
+        return f"(({C})({args[0]} < 0 ? ({U})0 - ({U}){args[0]} : ({U}){args[0]}))"
     if is_float(element_of(t)):
-        return _float_op(name, args, t)
-    return _int_op(name, args[0], args[1], t) if len(args) == 2 else None
+        return _float_op(ty, name, args, t)
+    return _int_op(ty, name, args[0], args[1], t) if len(args) == 2 else None

@@ -13,9 +13,10 @@ Rules, in order of the walk over a block:
   3. A 1-D reduce with a single-op combiner over the group's shape joins the group as its last op
      (the loop carries the accumulator) and closes it.
   4. Anything else closes the group and is emitted alone.
-  5. Exception: a load that only feeds a `ky.dot` operand, with an address affine in the tile
-     indices (direct.py), joins no group: the dot reads it in place when its mask is all true,
-     and emits its copy loop as the fallback. Such a load does not close the open group.
+  5. Exception (when the emitter passes `DotOperands` hooks; the cpu backend's direct.py): a load
+     that only feeds a `ky.dot` operand, with an address affine in the tile indices, joins no
+     group: the dot reads it in place when its mask is all true, and emits its copy loop as the
+     fallback. Such a load does not close the open group.
 
 A tile value gets an array ("is materialised") when it is used outside its group and cannot be
 recomputed there. "Cheap" values are recomputed at each use instead: make_range, splat, views of
@@ -35,7 +36,23 @@ from xdsl.dialects.builtin import TensorType
 from xdsl.ir import Block, Operation, SSAValue
 
 from ...ir.ky import shape_of
-from .direct import direct_role, transposed_a, zero_acc
+
+class DotOperands:
+    """Hooks of an emitter whose dots read some operands in place (the cpu backend's direct.py).
+    The defaults read nothing in place: every dot operand is materialised."""
+
+    def direct_role(self, load_op):
+        """(dot, role, row table) when this load is read in place by its dot, else None."""
+        return None
+
+    def zero_acc(self, v) -> bool:
+        """True when tile `v` is only a dot's all-zero accumulator (never materialised)."""
+        return False
+
+    def transposed_a(self, v) -> bool:
+        """True when tile `v` is a transposed view read by a dot from its source's array."""
+        return False
+
 
 VIEW_OPS = {"ky.broadcast", "ky.expand_dims", "ky.reshape", "ky.trans"}
 SOURCE_OPS = {"ky.make_range", "ky.splat"}
@@ -133,14 +150,14 @@ class Plan:
     direct: dict = field(default_factory=dict)                # load -> (dot, role, row table): direct.py
 
 
-def group_block(block: Block, plan: Plan) -> None:
+def group_block(block: Block, plan: Plan, hooks: DotOperands) -> None:
     items: list = []
     cur: Group | None = None
     for op in block.ops:
         for region in op.regions:
             for b in region.blocks:
-                group_block(b, plan)
-        role = direct_role(op) if op.name == "ky.load" else None
+                group_block(b, plan, hooks)
+        role = hooks.direct_role(op) if op.name == "ky.load" else None
         if role is not None:
             # read in place by its dot (direct.py): emitted there, its copy only as the fallback
             plan.direct[op] = role
@@ -177,7 +194,7 @@ def is_cheap(v: SSAValue, plan: Plan) -> bool:
     return ok
 
 
-def materialise(func_op: Operation, plan: Plan) -> None:
+def materialise(func_op: Operation, plan: Plan, hooks: DotOperands) -> None:
     for op in func_op.walk():
         for r in op.results:
             if not is_tile(r):
@@ -186,9 +203,9 @@ def materialise(func_op: Operation, plan: Plan) -> None:
             if g is None:
                 plan.arrays.add(r)      # produced by a reduce/dot/scf/atomic: always an array
                 continue
-            if zero_acc(r):
+            if hooks.zero_acc(r):
                 continue                # the dot starts from zero registers (direct.py)
-            if transposed_a(r):
+            if hooks.transposed_a(r):
                 plan.arrays.add(op.operands[0])   # the dot reads the source transposed (direct.py)
                 continue
             for use in r.uses:
@@ -203,9 +220,10 @@ def materialise(func_op: Operation, plan: Plan) -> None:
                 plan.arrays.update(a for a in b.args if is_tile(a))
 
 
-def plan_function(func_op: Operation) -> Plan:
+def plan_function(func_op: Operation, hooks: DotOperands | None = None) -> Plan:
+    hooks = hooks or DotOperands()
     plan = Plan()
     for b in func_op.regions[0].blocks:
-        group_block(b, plan)
-    materialise(func_op, plan)
+        group_block(b, plan, hooks)
+    materialise(func_op, plan, hooks)
     return plan
