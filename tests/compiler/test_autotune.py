@@ -54,9 +54,9 @@ def timed(monkeypatch):
 
     def fake(self, cfg, args, kwargs, grid):
         calls.append(cfg.kwargs["BLOCK"])
-        return FAKE_SECONDS.get(cfg.kwargs["BLOCK"], 5.0)
+        return lambda: FAKE_SECONDS.get(cfg.kwargs["BLOCK"], 5.0)
 
-    monkeypatch.setattr(autotune_mod.Autotuner, "_time", fake)
+    monkeypatch.setattr(autotune_mod.Autotuner, "_warm", fake)
     return calls
 
 
@@ -315,6 +315,28 @@ def test_rejects_caller_passing_tuned_params(interp, timed):
     launch(t, n=16)  # tuned now: still an ArgumentError, not a Python TypeError
     with pytest.raises(ArgumentError, match="BLOCK"):
         t[(1,)](x, x, 16, 1.0, BLOCK=16)
+
+
+def test_candidates_are_timed_in_interleaved_rounds_and_the_fastest_run_counts(interp, monkeypatch):
+    # a slow spell must not decide the winner: B=32 is twice as fast as B=16 except in the two
+    # rounds a spell slows it 10x; its median would then lose to B=16, its fastest run wins
+    t = tuned(blocks=(16, 32), warmup=1, rep=4, budget_ms=1e6)
+    order, rounds = [], {16: 0, 32: 0}
+
+    def fake_warm(self, cfg, args, kwargs, grid):
+        block = cfg.kwargs["BLOCK"]
+
+        def once():
+            order.append(block)
+            rounds[block] += 1
+            base = 1.0 if block == 32 else 2.0
+            return base * (10 if rounds[block] <= 2 and block == 32 else 1)
+        return once
+
+    monkeypatch.setattr(autotune_mod.Autotuner, "_warm", fake_warm)
+    launch(t, n=64)
+    assert order == [16, 32] * 4  # A B A B ..., not A A A A B B B B
+    assert t.best_config.kwargs["BLOCK"] == 32
 
 
 def test_time_budget_bounds_the_repeats(interp, monkeypatch):

@@ -17,9 +17,14 @@ launch, the first time that class is seen:
      Triton: f(configs, named_args, **kwargs) returns the candidates; g(**named_args, **kwargs,
      **config.kwargs) estimates a time and only the `top_k` best estimates (a count, or a fraction
      when <= 1.0) are timed.
-  4. Timing.  Each candidate runs `warmup` times untimed (the first run compiles it), then up to
-     `rep` timed runs; repeats stop once `budget_ms` of runs have been spent on a candidate, so a
-     new shape costs compile time plus roughly budget_ms per candidate. The median wins.
+  4. Timing.  Each candidate runs `warmup` times untimed (the first run compiles it), then the
+     candidates are timed in interleaved rounds (A B C A B C ...), up to `rep` rounds, stopping
+     once about `budget_ms` per candidate has been spent; a new shape costs compile time plus
+     roughly budget_ms per candidate. Each candidate's fastest run wins: on a shared machine noise
+     only ever slows a run, and interleaving spreads a slow spell over every candidate instead of
+     handing it to whichever one was being timed. On a host device (launches run to completion)
+     the timed run replays the launches captured from one run (kaiyuan.runtime.capture), so the
+     Python launch path, the same for every config, does not swamp a sub-millisecond kernel.
      A candidate that fails to compile or run (a KaiyuanError: unsupported tile, capacity, ...)
      is skipped with its reason logged; if every one fails, the launch raises an ArgumentError
      (KY-E201) that lists each config's reason.
@@ -45,6 +50,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from ..runtime.capture import capture, replay_list
 from ..runtime.errors import ArgumentError, KaiyuanError
 from ..runtime.stream import synchronize
 from .cache import cache_dir
@@ -346,18 +352,16 @@ class Autotuner:
         if len(candidates) == 1:  # nothing to compare: the launch itself reports a failure
             best, best_ms = candidates[0], None
         else:
-            best, best_ms = None, float("inf")
+            runners = []  # (config, timed runner); Configs are not hashable
             for cfg in candidates:
                 try:
-                    ms = self._time(cfg, args, kwargs, grid) * 1e3
+                    runners.append((cfg, self._warm(cfg, args, kwargs, grid)))
                 except KaiyuanError as e:
                     reason = f"{type(e).__name__}: {e.message}"
                     skipped.append((cfg, reason))
                     log.info("autotune %s: skipping config {%r}: %s", self.name, cfg, reason)
-                    continue
-                times.append((cfg, ms))
-                if ms < best_ms:
-                    best, best_ms = cfg, ms
+            times = [(cfg, sec * 1e3) for (cfg, _), sec in zip(runners, self._rounds([r for _, r in runners]))]
+            best, best_ms = min(times, key=lambda t: t[1]) if times else (None, float("inf"))
             if best is None:
                 reasons = "; ".join(f"{{{c!r}}}: {r}" for c, r in skipped)
                 raise ArgumentError(f"autotune of {self.name}: none of the {len(candidates)} configs could run "
@@ -376,12 +380,11 @@ class Autotuner:
                      len(self.configs) - len(candidates), best, best_ms, ranking)
         return best, record
 
-    def _time(self, cfg, args, kwargs, grid) -> float:
-        """Median seconds of one config: `warmup` untimed runs (at least one: it compiles), then up
-        to `rep` timed runs, stopping once `budget_ms` of runs have been spent."""
+    def _warm(self, cfg, args, kwargs, grid):
+        """Run `cfg` `warmup` times untimed (at least once: it compiles); returns its timed runner,
+        a function running it once more and returning the seconds it took."""
         values = dict(zip(self.arg_names, args), **kwargs)
         saved = {n: _snapshot(values[n]) for n in self.restore_value}
-        budget = self.budget_ms / 1e3
         device = _launch_device(values)
         meta = cfg.all_kwargs()
 
@@ -402,16 +405,48 @@ class Autotuner:
         spent = 0.0
         for i in range(max(1, self.warmup)):
             spent += once()
-            if i > 0 and spent > budget:  # a slow kernel needs no more warming up
+            if i > 0 and spent > self.budget_ms / 1e3:  # a slow kernel needs no more warming up
                 break
-        samples, spent = [], 0.0
+        if not device.is_host:
+            return once
+        # Time the kernel, not the launch path: on a host device a launch runs to completion, so
+        # the captured launches replayed alone are the kernel's time. The Python launch path
+        # (~0.1-0.3 ms, the same for every config) would otherwise drown the differences between
+        # configs of a sub-millisecond kernel in its noise.
+        with capture() as launches:
+            once()
+        if not launches:
+            return once
+        replay = replay_list(launches)
+
+        def replayed():
+            for n in self.reset_to_zero:
+                _zero(values[n])
+            if cfg.pre_hook:
+                cfg.pre_hook({**values, **meta})
+            try:
+                t0 = time.perf_counter()
+                replay()
+                return time.perf_counter() - t0
+            finally:
+                for n, snap in saved.items():
+                    _restore(values[n], snap)
+
+        return replayed
+
+    def _rounds(self, runners: list) -> list:
+        """Fastest seconds of each runner, timed in interleaved rounds (see the module doc)."""
+        best = [float("inf")] * len(runners)
+        budget = self.budget_ms / 1e3 * len(runners)
+        spent = 0.0
         for _ in range(max(1, self.rep)):
-            samples.append(once())
-            spent += samples[-1]
+            for i, once in enumerate(runners):
+                t = once()
+                best[i] = min(best[i], t)
+                spent += t
             if spent > budget:
                 break
-        samples.sort()
-        return samples[len(samples) // 2]
+        return best
 
 
 def _launch_device(values):
