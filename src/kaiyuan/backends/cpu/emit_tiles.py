@@ -13,27 +13,14 @@ import math
 
 from xdsl.ir import BlockArgument
 
+from ...compiler.cfamily.ctext import c_string, flat
+from ...compiler.cfamily.ctype import compute_type, ctype, from_compute, to_compute, utype, width
+from ...compiler.cfamily.fusion import simple_combiner
+from ...compiler.cfamily.support import combine
 from ...ir.ky import element_of, shape_of
 from ...ir.text import op_location
-from ...compiler.cfamily.fusion import simple_combiner
-from ...compiler.cfamily.ctext import c_string, flat
 from . import direct
 from .dot import KINDS
-from ...compiler.cfamily.ctype import compute_type, ctype, from_compute, to_compute, utype, width
-
-def combine(em, op, accs: list[str], xs: list[str]) -> None:
-    """Emit the combiner: accs[k] = combiner(accs, xs)[k]."""
-    block = op.combiner.blocks[0]
-    em.line("{")
-    em.depth += 1
-    em.bind(block.args, accs + xs)
-    for inner in block.ops:
-        if inner.name == "ky.yield":
-            em.assign(accs, list(inner.operands))
-        else:
-            em.emit_op(inner)
-    em.depth -= 1
-    em.line("}")
 
 
 def emit_fold(em, op, scan: bool) -> None:

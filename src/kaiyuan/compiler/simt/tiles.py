@@ -29,25 +29,11 @@ from ...runtime.errors import UnsupportedError
 from ..cfamily.ctext import c_string
 from ..cfamily.ctype import is_float, width
 from ..cfamily.fusion import simple_combiner
+from ..cfamily.support import combine
 from .storage import SimtOperands
 
 
 # ------------------------------------------------------------------ combiner and lane tree
-def combine(em, op, accs: list[str], xs: list[str]) -> None:
-    """accs[k] = combiner(accs, xs)[k], the region inlined."""
-    block = op.combiner.blocks[0]
-    em.line("{")
-    em.depth += 1
-    em.bind(block.args, accs + xs)
-    for inner in block.ops:
-        if inner.name == "ky.yield":
-            em.assign(accs, list(inner.operands))
-        else:
-            em.emit_op(inner)
-    em.depth -= 1
-    em.line("}")
-
-
 def _scratch(em, j: int, ctype: str) -> str:
     name = f"ky_red{j}_{ctype}"
     em.decls.setdefault(name, (ctype, em.L, "local"))
