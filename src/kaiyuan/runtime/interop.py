@@ -123,7 +123,7 @@ def wrap_host_array(arr: np.ndarray, device: Device) -> tuple[Buffer, int]:
     buffer = allocator.wrap_host(arr)
     if buffer is None:
         raise DeviceError(f"{device.name} cannot address host memory", hint="copy the array to a ky tensor first")
-    return buffer, arr.ctypes.data - _byte_bounds(arr)[0]
+    return buffer, arr.ctypes.data - byte_bounds(arr)[0]
 
 
 def _uses_host_allocator_layout(allocator) -> bool:
@@ -142,7 +142,7 @@ def _fast_host_buffer(arr: np.ndarray, device: Device) -> tuple[Buffer, int] | N
     root = arr
     while isinstance(root.base, np.ndarray):
         root = root.base
-    lo, hi = _byte_bounds(arr)
+    lo, hi = byte_bounds(arr)
     start = root.ctypes.data
     if not root.flags.c_contiguous or lo < start or hi > start + root.nbytes:
         return None
@@ -150,7 +150,8 @@ def _fast_host_buffer(arr: np.ndarray, device: Device) -> tuple[Buffer, int] | N
     return Buffer(device, hi - lo, handle, owner=arr, address=lo), arr.ctypes.data - lo
 
 
-def _byte_bounds(arr: np.ndarray) -> tuple[int, int]:
+def byte_bounds(arr: np.ndarray) -> tuple[int, int]:
+    """[lo, hi) addresses of the bytes `arr` spans (any strides, negative ones included)."""
     lo = hi = arr.ctypes.data
     if arr.size == 0:
         return lo, lo

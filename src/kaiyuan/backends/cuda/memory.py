@@ -13,6 +13,7 @@ import weakref
 import numpy as np
 
 from ...runtime.backend import Allocator, Buffer
+from ...runtime.interop import byte_bounds
 from .driver import api, call
 from .hostmem import HostRegistry
 
@@ -59,7 +60,7 @@ class CudaAllocator(Allocator):
 
     def wrap_host(self, array: np.ndarray) -> Buffer:
         """Register the array's pages with the GPU (mapped) and hand out its device address."""
-        lo, hi = _byte_bounds(array)
+        lo, hi = byte_bounds(array)
         buffer = Buffer(self.device, hi - lo, None, owner=array, address=lo)
         self.host.pin(buffer, lo, hi - lo)
         buffer.handle = self.host.device_pointer(lo) if hi > lo else 0
@@ -80,15 +81,3 @@ class CudaAllocator(Allocator):
         self.host.pin(buffer, buffer.address, buffer.nbytes)
         address = self._foreign[buffer] = self.host.device_pointer(buffer.address)
         return address
-
-
-def _byte_bounds(arr: np.ndarray) -> tuple[int, int]:
-    lo = hi = arr.ctypes.data
-    if arr.size == 0:
-        return lo, lo
-    for n, s in zip(arr.shape, arr.strides):
-        if s < 0:
-            lo += s * (n - 1)
-        else:
-            hi += s * (n - 1)
-    return lo, hi + arr.itemsize

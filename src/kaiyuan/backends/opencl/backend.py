@@ -13,6 +13,7 @@ import numpy as np
 
 from ...runtime.backend import Allocator, Backend, Buffer, Capabilities, Device
 from ...runtime.errors import DeviceError, OutOfMemoryError
+from ...runtime.interop import byte_bounds
 
 
 def _cl():
@@ -60,10 +61,7 @@ class OpenCLAllocator(Allocator):
         cl = _cl()
         if array.size == 0:
             return Buffer(self.device, 0, cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE, 1), owner=array)
-        lo = hi = array.ctypes.data
-        for n, s in zip(array.shape, array.strides):
-            lo, hi = (lo + s * (n - 1), hi) if s < 0 else (lo, hi + s * (n - 1))
-        hi += array.itemsize
+        lo, hi = byte_bounds(array)
         view = np.asarray(_HostBytes(lo, hi - lo, array))
         mem = cl.Buffer(self.device.context, cl.mem_flags.READ_WRITE | cl.mem_flags.USE_HOST_PTR, hostbuf=view)
         return Buffer(self.device, hi - lo, mem, owner=array)
