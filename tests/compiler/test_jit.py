@@ -270,3 +270,53 @@ def test_heuristics_compute_meta_parameters(interp):
     assert not out[16:].any()
     assert seen == [64, 16]
     assert len(h.fn.cache) == 2
+
+
+# ------------------------------------------------------------------- the signature fast path
+def test_repeated_signatures_skip_binding_and_specialising(interp, monkeypatch):
+    """A launch whose arguments have the signature of an earlier one (same dtypes, alignment,
+    scalar classes, constexprs) reuses its kernel through `_fast_specialise` without binding or
+    specialising again, and still computes with its own arrays and values."""
+    k = fresh()
+    x = np.arange(64, dtype=np.float32)
+    k[(2,)](x, np.zeros_like(x), 64, 2.0, BLOCK=32)
+    slow = []
+    monkeypatch.setattr(k, "specialise", lambda values: slow.append(values) or type(k).specialise(k, values))
+    for n, f in ((48, 3.0), (32, 0.5), (64, -1.0)):       # n % 16 == 0 each time: one signature
+        out = np.zeros_like(x)                             # a new output every call
+        k[(2,)](x, out, n, f, BLOCK=32)
+        np.testing.assert_array_equal(out[:n], x[:n] * np.float32(f))
+        assert not out[n:].any()
+    assert slow == [] and len(k.cache) == 1
+    k[(2,)](x, np.zeros_like(x), 33, 2.0, BLOCK=32)       # n % 16 != 0: a new specialisation
+    k[(2,)](x[1:], np.zeros(63, np.float32), 32, 2.0, BLOCK=32)  # unaligned: another
+    k[(2,)](x.astype(np.float16), np.zeros(64, np.float16), 32, 2.0, BLOCK=32)  # fp16: another
+    k[(2,)](x, np.zeros_like(x), 1, 2.0, BLOCK=32)        # n == 1 is a constant: another
+    assert len(slow) == 4 and len(k.cache) == 5
+
+
+def test_signature_path_matches_the_general_path(interp):
+    """Every launch the fast path serves must name the kernel the general path would choose."""
+    k = fresh()
+    cases = [(np.ones(64, np.float32), 64, 2.0), (np.ones(65, np.float32)[1:], 64, 2.0),
+             (np.ones(64, np.float16), 17, 1.5), (np.ones(64, np.float32), 1, 2.0),
+             (np.ones(64, np.float32), 2**40, 2.0)]
+    for x, n, f in cases * 2:
+        out = np.zeros_like(x)
+        kernel = k[(1,)](x, out, n, f, BLOCK=64)
+        specs, _, device = k.specialise(k.bind((x, out, n, f), {"BLOCK": 64}))
+        assert kernel is k.cache[(device.name, specs)]
+
+
+def test_a_launch_memo_does_not_keep_fresh_outputs_alive():
+    """An op making a new output per call must be able to reuse the freed block at once: the
+    launch memo is kept only for launches that repeat the same arrays."""
+    from kaiyuan.runtime.memory import memory_stats
+
+    q = np.random.default_rng(0).standard_normal((1, 2, 16, 8)).astype(np.float32)
+    for _ in range(2):  # (the first call tunes: its timed launches repeat, so one memo is kept)
+        ky.ops.scaled_dot_product_attention(q, q, q)
+    before = memory_stats("cpu")["allocated_bytes"]
+    for _ in range(3):
+        ky.ops.scaled_dot_product_attention(q, q, q)       # result dropped at once
+        assert memory_stats("cpu")["allocated_bytes"] == before

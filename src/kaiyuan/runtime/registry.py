@@ -111,11 +111,12 @@ def _absent_error(spec: str, why: str) -> DeviceError:
 
 def get_device(spec: "str | Device | None" = None) -> Device:
     """`None` → the default device; a Device → itself; "cpu", "opencl:1", "cuda" → a cached Device."""
+    if type(spec) is str:
+        cached = _REG.devices.get(spec)  # the launch hot path: no lock, no parsing, no ABC isinstance
+        if cached is not None:
+            return cached
     if isinstance(spec, Device):
         return spec
-    cached = _REG.devices.get(spec)  # the launch hot path: no lock, no parsing
-    if cached is not None:
-        return cached
     if spec is None:
         return default_device()
     if not isinstance(spec, str):
@@ -201,7 +202,7 @@ def pop_device() -> None:
 
 def default_device() -> Device:
     """Innermost `with ky.device(...)`, else $KAIYUAN_DEVICE, else "cpu"."""
-    stack = getattr(_local, "stack", None)
+    stack = _local.__dict__.get("stack")  # (a getattr that misses costs an exception)
     if stack:
         return stack[-1]
     return get_device(os.environ.get("KAIYUAN_DEVICE") or "cpu")
