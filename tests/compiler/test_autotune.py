@@ -416,3 +416,14 @@ def test_tuning_time_is_recorded_and_logged(interp, caplog):
     caplog.clear()
     launch(t)
     assert len(t.tuning_log) == 1 and "autotuned" not in caplog.text
+
+
+def test_a_disk_entry_the_prune_now_rules_out_is_retuned(interp, private_cache, timed):
+    """A config read from disk that the (changed) prune no longer offers is not trusted: the key
+    is tuned again among the configs the prune keeps."""
+    launch(tuned())                                      # BLOCK 32 wins and is stored
+    timed.clear()
+    no32 = {"early_config_prune": lambda configs, args, **kw: [c for c in configs if c.kwargs["BLOCK"] != 32]}
+    t = tuned(prune_configs_by=no32)
+    launch(t)
+    assert sorted(timed) == [16, 64] and t.best_config.kwargs == {"BLOCK": 64}

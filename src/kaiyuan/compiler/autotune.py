@@ -52,7 +52,9 @@ from dataclasses import dataclass, field
 
 from ..runtime.capture import capture, replay_list
 from ..runtime.errors import ArgumentError, KaiyuanError
+from ..runtime.registry import default_device
 from ..runtime.stream import synchronize
+from ..runtime.tensor import Tensor
 from .cache import cache_dir
 
 log = logging.getLogger("kaiyuan.autotune")
@@ -202,13 +204,14 @@ class Autotuner:
     def _key_of(self, values: dict) -> str:
         """device | dtypes of every array argument | bucketed key values (in `key` order)."""
         bucket = self._bucket
-        dtypes = [str(v.dtype) for v in values.values() if hasattr(v, "dtype") and hasattr(v, "shape")]
-        parts = [_launch_device(values).name, ",".join(dtypes)]
+        dtypes = [_dtype_str(v.dtype) for v in values.values()
+                  if type(v) not in _SCALARS and hasattr(v, "dtype") and hasattr(v, "shape")]
+        parts = [launch_device(values).name, ",".join(dtypes)]
         for k in self.key:
             v = values.get(k)
             if isinstance(v, bool) or not isinstance(v, int):
                 if hasattr(v, "shape"):
-                    parts.append(f"{v.dtype}{tuple(bucket(int(d)) for d in v.shape)}")
+                    parts.append(f"{_dtype_str(v.dtype)}{tuple(bucket(int(d)) for d in v.shape)}")
                 else:
                     parts.append(repr(v))
             else:
@@ -310,12 +313,13 @@ class Autotuner:
                                 hint="leave tuned parameters out of the launch")
 
     def _lookup_or_tune(self, key, values, args, kwargs, grid) -> Config:
-        fp = machine_fingerprint(_launch_device(values))
+        fp = machine_fingerprint(launch_device(values))
         disk_key = f"{_fingerprint_hash(fp)}|{key}"
         entry = self._load().get(disk_key)
         if isinstance(entry, dict) and entry.get("machine") == fp:
             cfg = self._from_record(entry.get("config"))
-            if cfg is not None:
+            # a config the prune now rules out (the configs or the prune changed since) is retuned
+            if cfg is not None and any(c.kwargs == cfg.kwargs for c in self._prune(values, kwargs)):
                 log.debug("autotune %s: key %s from the disk cache: %r", self.name, key, cfg)
                 return cfg
         cfg, record = self._tune(key, values, args, kwargs, grid)
@@ -385,7 +389,7 @@ class Autotuner:
         a function running it once more and returning the seconds it took."""
         values = dict(zip(self.arg_names, args), **kwargs)
         saved = {n: _snapshot(values[n]) for n in self.restore_value}
-        device = _launch_device(values)
+        device = launch_device(values)
         meta = cfg.all_kwargs()
 
         def once():
@@ -449,19 +453,30 @@ class Autotuner:
         return best
 
 
-def _launch_device(values):
-    """The device a launch with these arguments runs on: that of its ky tensors, else the default."""
-    from ..runtime.registry import default_device
-    from ..runtime.tensor import Tensor
+_DTYPE_STR: dict = {}
 
+
+def _dtype_str(dt) -> str:
+    """str(dtype), memoised: numpy builds the name anew on every str() (~3 us, 7 per key)."""
+    name = _DTYPE_STR.get(dt)
+    if name is None:
+        name = _DTYPE_STR[dt] = str(dt)
+    return name
+
+
+def launch_device(values):
+    """The device a launch with these arguments runs on: that of its ky tensors, else the default."""
     for v in values.values():
-        if isinstance(v, Tensor):
+        if type(v) not in _SCALARS and isinstance(v, Tensor):
             return v.device
     return default_device()
 
 
+_SCALARS = {int, float, bool, str, type(None)}
+
+
 def _launch_device_name(values) -> str:
-    return _launch_device(values).name
+    return launch_device(values).name
 
 
 def _snapshot(x):

@@ -82,8 +82,20 @@ class CpuDevice(Device):
     def capabilities(self) -> Capabilities:
         isa = set(self.properties.get("isa", ()))
         width = 512 if "avx512f" in isa else 256 if "avx" in isa else 128 if isa & {"sse4.2", "neon"} else 0
-        return Capabilities(vector_width_bits=width, matrix_unit="fma-microkernel",
+        return Capabilities(vector_width_bits=width, matrix_unit="fma-microkernel", compute_units=omp_threads(),
                             bfloat16=True, float16=True, float64=True)
+
+
+def omp_threads() -> int:
+    """The OpenMP threads a launch's programs are shared among: OMP_NUM_THREADS when it is a
+    positive number (its first entry), else the cores this process may run on (libgomp's default)."""
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    if first.isdigit() and int(first) > 0:
+        return int(first)
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class CpuBackend(Backend):

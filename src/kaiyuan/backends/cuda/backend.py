@@ -43,6 +43,7 @@ class CudaDevice(Device):
             vector_width_bits=128,  # one thread's widest load/store (ld.global.v4.b32)
             local_memory_bytes=self.context.attribute("MAX_SHARED_MEMORY_PER_BLOCK_OPTIN"),
             max_program_lanes=self.context.attribute("MAX_THREADS_PER_BLOCK"),
+            compute_units=self.context.attribute("MULTIPROCESSOR_COUNT"),
             matrix_unit="tensor-core" if major >= 7 else None,
             float16=True,
             bfloat16=major >= 8,

@@ -104,6 +104,7 @@ class OpenCLDevice(Device):
         atomics = ("add", "max", "min", "and", "or", "xor", "xchg", "cas")
         return Capabilities(vector_width_bits=32 * d.preferred_vector_width_float,
                             local_memory_bytes=d.local_mem_size, max_program_lanes=d.max_work_group_size,
+                            compute_units=d.max_compute_units,
                             matrix_unit=None, atomics=atomics, float16=True, bfloat16=True,
                             float64="cl_khr_fp64" in ext)
 
