@@ -42,8 +42,10 @@ def test_bool_and_float_masks(device, rng):
         q, k, v = (rng.standard_normal(s).astype(np.float32) for s in ((B, H, Lq, E), (B, H, Lk, E), (B, H, Lk, EV)))
         bm = rng.random((Lq, Lk)) > 0.4
         bm[0] = False                                   # a row that sees no key: zeros, as torch
-        fm = rng.standard_normal((H, 1, Lk)).astype(np.float32)
-        for mask in (bm, fm, bm[None, None]):
+        fm = rng.standard_normal((H, 1, Lk)).astype(np.float32)   # the same for every query: a key mask
+        kb = rng.random((B, 1, 1, Lk)) > 0.3                     # a key-padding mask (read as a vector)
+        kb[0] = False                                           # batch 0 sees no key at all: zeros
+        for mask in (bm, fm, bm[None, None], kb):
             assert_close(ops.scaled_dot_product_attention(q, k, v, attn_mask=mask), ref(q, k, v, attn_mask=mask),
                          "fp32")
         assert_close(ops.scaled_dot_product_attention(q, k, v, attn_mask=bm, is_causal=True, scale=0.3),

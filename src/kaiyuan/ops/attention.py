@@ -8,7 +8,8 @@ Definition
         unless enable_gqa (then H % Hk == 0 and query head h reads key/value head h // (H // Hk)).
         softmax(q @ k.T * scale + mask) @ v, scale = 1/sqrt(E) by default.
         attn_mask: bool (True = takes part, as torch) or a float mask added to the scores; any
-        shape that broadcasts to (B, H, Lq, Lk). is_causal: query i sees keys j <= i (torch's
+        shape that broadcasts to (B, H, Lq, Lk). One that does not vary along the queries (a
+        key-padding mask, (B, 1, 1, Lk)) is read as one vector per key block. is_causal: query i sees keys j <= i (torch's
         top-left alignment when Lq != Lk); with attn_mask both apply. A query row that sees no
         key gives zeros (as torch 2.x on cpu). dropout_p must be 0 (inference).
 dtypes
@@ -147,7 +148,13 @@ def attention_kernel(q_ptr, k_ptr, v_ptr, o_ptr, mask_ptr, H, GROUP, Lq, Lk,
             valid = valid & (kl.load(m_ptrs, mask=row_ok & col_ok[:, None], other=0) != 0)
         if MASK == 2:
             s_add = kl.load(m_ptrs, mask=row_ok & col_ok[:, None], other=0).to(acc.dtype) * LOG2E
-        acc, m_i, l_i = attention_step(k, qt, v, acc, m_i, l_i, s_add, valid, QK_SCALE, True, MASK == 2)
+        # a key mask (the same for every query: BERT's padding mask) is one vector per block
+        if MASK == 3:
+            s_add = (kl.load(m_base + cols * smn, mask=col_ok, other=0).to(acc.dtype) * LOG2E)[:, None]
+        if MASK == 4:
+            valid = valid & (kl.load(m_base + cols * smn, mask=col_ok, other=0) != 0)[:, None]
+        acc, m_i, l_i = attention_step(k, qt, v, acc, m_i, l_i, s_add, valid, QK_SCALE, True,
+                                       (MASK == 2) | (MASK == 3))
     inv = 1.0 / kl.where(l_i == 0.0, 1.0, l_i)  # a query that saw no key: acc is 0, so zeros (torch)
     kl.store(o_ptr + b * sob + h * soh + offs_m[:, None] * som + offs_dv[None, :] * sod, acc * inv[:, None],
              mask=offs_m[:, None] < Lq)
@@ -232,6 +239,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ArgumentError(f"{op}: attn_mask of shape {tuple(m.shape)} does not broadcast to {target}") from None
         pad = 4 - m.ndim
         ms = tuple(0 if i < pad or m.shape[i - pad] == 1 else m.strides[i - pad] for i in range(4))
+        if ms[2] == 0:  # the same for every query: a key mask, read as one vector per key block
+            mask_mode = {1: 4, 2: 3}[mask_mode]
     check_offsets(op, q, k, v, o, *([m] if m is not None else []))
     if B * H * Lq * EV == 0:
         return _finish(ctx, o, three, out)
