@@ -7,7 +7,7 @@ from onnx import TensorProto as T, helper, numpy_helper
 
 import kaiyuan as ky
 from kaiyuan.graph import GraphModel
-from kaiyuan.graph.fusion import fuse_attention, fuse_linear
+from kaiyuan.graph.fusion import fuse_attention, fuse_linear, pack_weights
 from kaiyuan.graph.passes import DEFAULT_PASSES
 
 from .irtext import check_pass, module
@@ -281,3 +281,62 @@ def test_rms_norm_and_mean_pooling_fuse_and_match_onnxruntime():
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     kinds = [s.op.op_type for s in sess.plan_for({"x": (3, 5, 16), "mask": (3, 5, 1)}).steps]
     assert kinds.count("Reduce") == 2 and "ReduceMean" not in kinds and "ReduceSum" not in kinds
+
+
+# ------------------------------------------------------------------------------ weight packing
+PACK_ARGS = '%x: tensor<2x3x8xf32> {kyg.name = "x"}, %r: tensor<2x3x70xf32> {kyg.name = "r"}'
+PACK_OUT = ('tensor<2x3x70xf32> {kyg.name = "y"}, tensor<2x3x70xf32> {kyg.name = "z"}, '
+            'tensor<2x3x16xf32> {kyg.name = "s"}')
+
+
+def test_constant_weights_are_packed_once_into_panels():
+    """A Linear's and a MatMul's constant W (K, N >= 64) become one packed weight (ceil(N/64), K, 64)
+    shared by both, with out_features = N; a weight narrower than a panel stays as it is."""
+    before = module(PACK_ARGS, PACK_OUT, """
+        %w = "kyg.weight"() {name = "w"} : () -> tensor<8x70xf32>
+        %b = "kyg.weight"() {name = "b"} : () -> tensor<70xf32>
+        %v = "kyg.weight"() {name = "v"} : () -> tensor<8x16xf32>
+        %y = "kyg.kaiyuan.Linear"(%x, %w, %b, %r) {activation = "gelu"} : (tensor<2x3x8xf32>, tensor<8x70xf32>, tensor<70xf32>, tensor<2x3x70xf32>) -> tensor<2x3x70xf32> loc("lin")
+        %z = "kyg.MatMul"(%x, %w) : (tensor<2x3x8xf32>, tensor<8x70xf32>) -> tensor<2x3x70xf32> loc("mm")
+        %s = "kyg.MatMul"(%x, %v) : (tensor<2x3x8xf32>, tensor<8x16xf32>) -> tensor<2x3x16xf32> loc("small")
+        func.return %y, %z, %s : tensor<2x3x70xf32>, tensor<2x3x70xf32>, tensor<2x3x16xf32>""")
+    after = module(PACK_ARGS, PACK_OUT, """
+        %b = "kyg.weight"() {name = "b"} : () -> tensor<70xf32>
+        %v = "kyg.weight"() {name = "v"} : () -> tensor<8x16xf32>
+        %lin_packed_weight = "kyg.weight"() {name = "lin/packed_weight"} : () -> tensor<2x8x64xf32>
+        %y = "kyg.kaiyuan.Linear"(%x, %lin_packed_weight, %b, %r) {activation = "gelu", out_features = 70 : i64} : (tensor<2x3x8xf32>, tensor<2x8x64xf32>, tensor<70xf32>, tensor<2x3x70xf32>) -> tensor<2x3x70xf32> loc("lin")
+        %0 = "kyg.none"() : () -> none
+        %z = "kyg.kaiyuan.Linear"(%x, %lin_packed_weight, %0) {out_features = 70 : i64} : (tensor<2x3x8xf32>, tensor<2x8x64xf32>, none) -> tensor<2x3x70xf32> loc("mm")
+        %s = "kyg.MatMul"(%x, %v) : (tensor<2x3x8xf32>, tensor<8x16xf32>) -> tensor<2x3x16xf32> loc("small")
+        func.return %y, %z, %s : tensor<2x3x70xf32>, tensor<2x3x70xf32>, tensor<2x3x16xf32>""")
+    w = np.arange(560, dtype=np.float32).reshape(8, 70)
+    out = check_pass(lambda m: _dce(pack_weights(m)), before, after,
+                     {"w": w, "b": np.ones(70, np.float32), "v": np.ones((8, 16), np.float32)})
+    packed = out.weights["lin/packed_weight"]
+    np.testing.assert_array_equal(packed[0], w[:, :64])
+    np.testing.assert_array_equal(packed[1, :, :6], w[:, 64:])
+    assert not packed[1, :, 6:].any()                      # the last panel is zero-padded
+    assert "w" not in out.weights                          # the unpacked weight is gone
+
+
+def test_packed_model_matches_onnxruntime(rng=np.random.default_rng(1)):
+    """The MLP (two Linears, N = 32 and 16) widened so both weights are packed (N = 96, 80)."""
+    import onnxruntime as ort
+
+    w1 = rng.standard_normal((16, 96)).astype(np.float32) * 0.3
+    b1 = rng.standard_normal(96).astype(np.float32)
+    w2 = rng.standard_normal((96, 80)).astype(np.float32) * 0.3
+    nodes = [helper.make_node("MatMul", ["x", "w1"], ["h"]), helper.make_node("Add", ["h", "b1"], ["hb"]),
+             helper.make_node("Relu", ["hb"], ["a"]), helper.make_node("MatMul", ["a", "w2"], ["y"])]
+    inits = [numpy_helper.from_array(a, n) for a, n in [(w1, "w1"), (b1, "b1"), (w2, "w2")]]
+    g = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", T.FLOAT, ["n", 5, 16])],
+                          [helper.make_tensor_value_info("y", T.FLOAT, ["n", 5, 80])], inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((3, 5, 16)).astype(np.float32)
+    sess = ky.InferenceSession(model)
+    [got] = sess.run(None, {"x": x})
+    [want] = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)   # fp32 sums of <= 96 products
+    steps = sess.plan_for({"x": (3, 5, 16)}).steps
+    assert [s.op.op_type for s in steps] == ["Linear", "Linear"]
+    assert all(s.attrs["out_features"] in (96, 80) for s in steps)

@@ -90,3 +90,30 @@ def test_swiglu_every_cpu_config_and_ragged_sizes(device, rng, monkeypatch):
             ref = F.silu(F.linear(t64(x), t64(wg))) * F.linear(t64(x), t64(wu)) + t64(r)
             assert_close(ops.swiglu_linear(x, wg, wu, residual=r), ref, "fp32",
                          scale=np.sqrt(K) * max(1.0, float(ref.abs().max())))
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "fp16", "bf16", "fp64"])
+def test_packed_weight_gives_the_unpacked_result(device, rng, dtype):
+    """dense.linear_packed with gemm.pack_b(W) computes what linear(x, W.T) does, bit for bit (the
+    same tiles, the same K order), for N not a multiple of the panel, batch dims, and every epilogue."""
+    from kaiyuan.ops import dense, gemm
+
+    for lead, K, N in (((3, 5), 33, 70), ((7,), 64, 128), ((1,), 5, 64)):
+        x, w = rand(rng, lead + (K,), dtype), rand(rng, (K, N), dtype)
+        b, r = rand(rng, (N,), dtype), rand(rng, lead + (N,), dtype)
+        packed = gemm.pack_b(w)
+        assert packed.shape == (-(-N // 64), K, 64)
+        for kw in ({}, {"bias": b, "activation": "gelu", "residual": r}):
+            got = dense.linear_packed(x, packed, N, **kw)
+            np.testing.assert_array_equal(got, ops.linear(x, w.T, **kw))
+
+
+def test_malformed_packed_weights_are_refused(device, rng):
+    from kaiyuan import ArgumentError
+    from kaiyuan.ops import dense, gemm
+
+    x, w = rand(rng, (4, 8), "fp32"), rand(rng, (8, 70), "fp32")
+    with pytest.raises(ArgumentError, match="does not hold a"):
+        dense.linear_packed(x, gemm.pack_b(w), 200)          # more outputs than the panels hold
+    with pytest.raises(ArgumentError, match="does not hold a"):
+        dense.linear_packed(x, w, 70)                        # not packed at all

@@ -139,15 +139,16 @@ class InferenceSession:
 
 def pipeline() -> list:
     """The session's passes: the target-independent ones, then fusion, then clean-up."""
-    from .fusion import FUSION_PASSES
+    from .fusion import FUSION_PASSES, pack_weights
     from .fusion_elementwise import fuse_elementwise, fuse_reduction
     from .passes import DEFAULT_PASSES, cse, dce
 
     # element-wise fusion last: the GEMM epilogues take their activations first; then reductions
-    # take the element-wise chains that feed them
+    # take the element-wise chains that feed them; weights are packed once every fusion is done
     return list(DEFAULT_PASSES) + FUSION_PASSES + [("dce", dce), ("fuse_elementwise", fuse_elementwise),
                                                     ("dce", dce), ("fuse_reduction", fuse_reduction),
-                                                    ("cse", cse), ("dce", dce)]
+                                                    ("cse", cse), ("dce", dce), ("pack_weights", pack_weights),
+                                                    ("dce", dce)]
 
 
 def _node_arg(v) -> NodeArg:

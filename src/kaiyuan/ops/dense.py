@@ -29,6 +29,7 @@ import kaiyuan.language as kl
 from ..compiler import jit
 from ..compiler.autotune import Config, autotune, heuristics
 from ..runtime.errors import ArgumentError, UnsupportedError
+from ..runtime.tensor import contiguous_strides
 from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
                       contiguous, launch)
 from .gemm import (ACTIVATIONS, CPU_CONFIGS, INTERP_CONFIG, acc_code, grouped_tile, launch_gemm, out_operand,
@@ -109,6 +110,39 @@ def linear(input, weight, bias=None, activation=None, residual=None, out=None):
     if a.ndim == 1:
         a = a.reshaped((1, K), (0, a.strides[0]))
     launch_gemm(ctx, a, wt, c2, batch, M, N, K, bias=b, act=ACTIVATIONS[activation], residual=r2)
+    return out if out is not None else ctx.result(c)
+
+
+def linear_packed(input, packed, out_features: int, bias=None, activation=None, residual=None, out=None):
+    """`linear` for a weight packed once by `gemm.pack_b` (W (in_features, out_features) as panels:
+    the graph engine packs constant weights): act(input @ W + bias) + residual. Each GEMM tile
+    reads its rows of W as one sequential stream (see pack_b)."""
+    if activation not in ACTIVATIONS:
+        raise UnsupportedError(f"linear: activation {activation!r} is not supported",
+                               hint=f"use one of {', '.join(repr(a) for a in ACTIVATIONS)}")
+    ctx = Context("linear", (input, packed, bias, residual, out))
+    x, p = ctx.operand(input, "input"), ctx.operand(packed, "weight")
+    check_dtype("linear", x, DTYPES)
+    check_same_dtype("linear", x, p)
+    N, K = out_features, x.shape[-1] if x.ndim else 0
+    if x.ndim == 0 or p.ndim != 3 or p.shape[1] != K or p.shape[0] * p.shape[2] < N or p.shape[0] * p.shape[2] >= N + p.shape[2] \
+            or any(n > 1 and st != want for n, st, want in zip(p.shape, p.strides, contiguous_strides(p.shape))):
+        raise ArgumentError(f"linear: packed weight {tuple(p.shape)} does not hold a ({K}, {N}) weight for input "
+                            f"{tuple(x.shape)}", hint="pack W (in_features, out_features) with kaiyuan.ops.gemm.pack_b")
+    b = None
+    if bias is not None:
+        b = ctx.operand(bias, "bias")
+        check_dtype("linear", b, DTYPES)
+        if tuple(b.shape) != (N,):
+            raise ArgumentError(f"linear: bias must have shape ({N},), got {tuple(b.shape)}")
+    out_shape = x.shape[:-1] + (N,)
+    r = _residual("linear", ctx, residual, out_shape)
+    c = out_operand(ctx, out, out_shape, x.dtype)
+    a, c2, r2, batch, M = _fold(x, c, r, K)
+    if a.ndim == 1:
+        a = a.reshaped((1, K), (0, a.strides[0]))
+    wv = Operand(p.obj, (K, N), (p.shape[2], 1), p.dtype, "weight")
+    launch_gemm(ctx, a, wv, c2, batch, M, N, K, bias=b, act=ACTIVATIONS[activation], residual=r2, b_pack=p.shape[2])
     return out if out is not None else ctx.result(c)
 
 

@@ -87,7 +87,7 @@ def grouped_tile(pid, M, N, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, GROUP_
 
 @jit
 def gemm_step(acc, k, rk, rm, rn, a_ptr, b_ptr, M, N, K, sam, sak, sbk, sbn,
-              TAIL: kl.constexpr, A_T: kl.constexpr, B_T: kl.constexpr):
+              TAIL: kl.constexpr, A_T: kl.constexpr, B_T: kl.constexpr, B_PACK: kl.constexpr = 0):
     """acc += A[rm, k:k+BLOCK_K] @ B[k:k+BLOCK_K, rn]. Addresses are recomputed from k (affine in
     the tile indices: the cpu backend reads interior tiles in place, or copies a tile row as one
     vector load); carried pointer tiles would be gathers. Only the TAIL step masks K."""
@@ -98,7 +98,9 @@ def gemm_step(acc, k, rk, rm, rn, a_ptr, b_ptr, M, N, K, sam, sak, sbk, sbn,
     else:
         a = kl.load(a_ptr + rm[:, None] * sam + (k + rk)[None, :] * sak, mask=(rm[:, None] < M) & k_ok[None, :],
                     other=0)
-    if B_T:  # B is stored N-major (linear's weight.T): rows along K, transposed in cache
+    if B_PACK:  # B_ptr is this tile's panel: K rows of B_PACK (= BLOCK_N) contiguous columns
+        b = kl.load(b_ptr + (k + rk)[:, None] * B_PACK + kl.arange(0, B_PACK)[None, :], mask=k_ok[:, None], other=0)
+    elif B_T:  # B is stored N-major (linear's weight.T): rows along K, transposed in cache
         b = kl.trans(kl.load(b_ptr + rn[:, None] * sbn + (k + rk)[None, :] * sbk,
                              mask=(rn[:, None] < N) & k_ok[None, :], other=0))
     else:
@@ -113,7 +115,7 @@ def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, r_ptr, M, N, K, B1, B2,
                 s_bias, sr0, sr1, sr2, srm, srn,
                 HAS_BIAS: kl.constexpr, ACT: kl.constexpr, HAS_RES: kl.constexpr,
                 BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, BLOCK_K: kl.constexpr, GROUP_M: kl.constexpr,
-                ACC: kl.constexpr, A_T: kl.constexpr, B_T: kl.constexpr):
+                ACC: kl.constexpr, A_T: kl.constexpr, B_T: kl.constexpr, B_PACK: kl.constexpr = 0):
     pid_m, pid_n = grouped_tile(kl.program_id(0), M, N, BLOCK_M, BLOCK_N, GROUP_M)
     # batch entry: program_id(1) = (b0 * B1 + b1) * B2 + b2
     pid_b = kl.program_id(1)
@@ -122,6 +124,8 @@ def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, r_ptr, M, N, K, B1, B2,
     b0 = pid_b // (B2 * B1)
     a_ptr += b0 * sa0 + b1 * sa1 + b2 * sa2
     b_ptr += b0 * sb0 + b1 * sb1 + b2 * sb2
+    if B_PACK:  # packed panels (see pack_b): panel pid_n holds columns pid_n*BLOCK_N.. as K x BLOCK_N
+        b_ptr += pid_n * K * B_PACK
     c_ptr += b0 * sc0 + b1 * sc1 + b2 * sc2
 
     rm = pid_m * BLOCK_M + kl.arange(0, BLOCK_M)
@@ -132,9 +136,9 @@ def gemm_kernel(a_ptr, b_ptr, c_ptr, bias_ptr, r_ptr, M, N, K, B1, B2,
     # whole BLOCK_K steps without a K mask, then at most one masked tail step
     k_full = (K // BLOCK_K) * BLOCK_K
     for k in range(0, k_full, BLOCK_K):
-        acc = gemm_step(acc, k, rk, rm, rn, a_ptr, b_ptr, M, N, K, sam, sak, sbk, sbn, False, A_T, B_T)
+        acc = gemm_step(acc, k, rk, rm, rn, a_ptr, b_ptr, M, N, K, sam, sak, sbk, sbn, False, A_T, B_T, B_PACK)
     for k in range(k_full, K, BLOCK_K):
-        acc = gemm_step(acc, k, rk, rm, rn, a_ptr, b_ptr, M, N, K, sam, sak, sbk, sbn, True, A_T, B_T)
+        acc = gemm_step(acc, k, rk, rm, rn, a_ptr, b_ptr, M, N, K, sam, sak, sbk, sbn, True, A_T, B_T, B_PACK)
 
     # epilogue, on the accumulator: + bias, activation, + residual; then one store
     if HAS_BIAS:
@@ -179,6 +183,8 @@ def fitting_configs(configs, args, **_):
     short-row configs only for problems of at most SKINNY_M rows; of those, the ones that share
     the problem's tiles most evenly among the device's compute units (see even_share)."""
     M, N = args["M"], args["N"]
+    if args.get("B_PACK"):
+        configs = [c for c in configs if c.kwargs["BLOCK_N"] == args["B_PACK"]]
     fit = [c for c in configs if c.kwargs["BLOCK_M"] <= max(M, 64) and c.kwargs["BLOCK_N"] <= max(N, 64)
            and (c.kwargs["BLOCK_M"] >= 64 or M <= SKINNY_M)]
     if not fit:
@@ -203,15 +209,16 @@ def even_share(configs, programs, units: int):
 INTERP_CONFIG = {"BLOCK_M": 32, "BLOCK_N": 32, "BLOCK_K": 32, "GROUP_M": 8}
 
 gemm_fixed = heuristics({"A_T": _a_t, "B_T": _b_t})(gemm_kernel)
-gemm_tuned = autotune(configs=CPU_CONFIGS, key=["M", "N", "K", "a_ptr", "b_ptr"], key_bucket="pow2",
+gemm_tuned = autotune(configs=CPU_CONFIGS, key=["M", "N", "K", "a_ptr", "b_ptr", "B_PACK"], key_bucket="pow2",
                       prune_configs_by={"early_config_prune": fitting_configs})(gemm_fixed)
 
 
 def launch_gemm(ctx: Context, a: Operand, b: Operand, c: Operand, batch: tuple, M: int, N: int, K: int,
-                bias: Operand | None = None, act: int = 0, residual: Operand | None = None) -> None:
+                bias: Operand | None = None, act: int = 0, residual: Operand | None = None, b_pack: int = 0) -> None:
     """c[batch] = epilogue(a[batch] @ b[batch]); a (..., M, K), b (..., K, N), c (batch..., M, N).
 
-    `bias` is 1-D (N,), `residual` broadcasts to c's shape."""
+    `bias` is 1-D (N,), `residual` broadcasts to c's shape. `b_pack`: b is a 2-D operand packed
+    by `pack_b` into panels of that many columns (b.obj the packed array)."""
     operands = [a, b, c] + ([residual] if residual is not None else [])
     check_offsets(ctx.op, *operands)
     bstrides = [broadcast_strides(x, x.ndim - 2, batch) for x in operands]
@@ -233,11 +240,32 @@ def launch_gemm(ctx: Context, a: Operand, b: Operand, c: Operand, batch: tuple, 
             *bst[0], a.strides[-2], a.strides[-1], *bst[1], b.strides[-2], b.strides[-1],
             *bst[2], c.strides[-2], c.strides[-1], bias.strides[0] if bias is not None else 0, *rst, *r_mn)
     flags = {"HAS_BIAS": bias is not None, "ACT": act, "HAS_RES": residual is not None, "ACC": acc_code(a.dtype.name)}
+    configs, interp_config = CPU_CONFIGS, INTERP_CONFIG
+    if b_pack:  # the tile width is the panel width
+        flags["B_PACK"] = b_pack
+        configs = [cfg for cfg in CPU_CONFIGS if cfg.kwargs["BLOCK_N"] == b_pack]
+        interp_config = {**INTERP_CONFIG, "BLOCK_N": b_pack}
 
     def grid(meta):
         return (-(-M // meta["BLOCK_M"]) * -(-N // meta["BLOCK_N"]), nbatch)
 
-    launch(ctx, gemm_fixed, gemm_tuned, CPU_CONFIGS, INTERP_CONFIG, grid, args, flags)
+    launch(ctx, gemm_fixed, gemm_tuned, configs, interp_config, grid, args, flags)
+
+
+PANEL = 64  # columns per packed panel: the BLOCK_N of the cpu configs that read packed weights
+
+
+def pack_b(w: np.ndarray, panel: int = PANEL) -> np.ndarray:
+    """A constant B (K, N) as ceil(N / panel) panels of K x panel contiguous elements (the last
+    zero-padded): (N / panel, K, panel). A GEMM tile then reads its K rows of B as one sequential
+    stream instead of K pieces N elements apart (a new page every row for a transformer's weight),
+    which is what a run that streams its weights from memory once is bound by (the layout oneDNN
+    and MLAS prepack weights to)."""
+    K, N = w.shape
+    n = -(-N // panel)
+    padded = np.zeros((K, n * panel), w.dtype)
+    padded[:, :N] = w
+    return np.ascontiguousarray(padded.reshape(K, n, panel).transpose(1, 0, 2))
 
 
 def out_operand(ctx: Context, out, shape, dtype) -> Operand:

@@ -19,6 +19,9 @@ kaiyuan.Linear (domain "kaiyuan", produced by the graph engine's GEMM epilogue f
     Y = act(x @ W + bias) + residual: the activation is applied before the residual is added (a
     transformer block's residual connection), all in the GEMM's epilogue, one rounding at the
     store. One `ops.linear` launch with W read transposed through its strides.
+    out_features (int, default 0): when set, W is packed into panels by the graph engine's
+    `pack_weights` pass (`gemm.pack_b`: (ceil(N / P), K, P), zero-padded) and N = out_features;
+    the launch is `dense.linear_packed`, each GEMM tile reading its panel as one stream.
 """
 
 from __future__ import annotations
@@ -166,15 +169,28 @@ def _activation(attrs) -> str | None:
     return LINEAR_ACTIVATIONS[act]
 
 
+def _packed(w_shape, attrs) -> bool:
+    """W is packed into panels (gemm.pack_b: (ceil(N / P), K, P)) for out_features = N."""
+    n = int(attrs.get("out_features") or 0)
+    if not n:
+        return False
+    if len(w_shape) != 3 or w_shape[0] * w_shape[2] < n or w_shape[0] * w_shape[2] >= n + w_shape[2]:
+        raise ArgumentError(f"kaiyuan.Linear: a packed W has shape (ceil(N / P), K, P); got {tuple(w_shape)} for "
+                            f"out_features {n}")
+    return True
+
+
 def _linear_infer(types, attrs, consts):
     x, w = types[0], types[1]
     require("kaiyuan.Linear", x.dtype, FLOATS, "x")
     same_dtype("kaiyuan.Linear", list(types), ["x", "W", "bias", "residual"][: len(types)])
     _activation(attrs)
-    if len(w.shape) != 2 or len(x.shape) == 0 or x.shape[-1] != w.shape[0]:
+    packed = _packed(w.shape, attrs)
+    k_w = w.shape[1] if packed else (w.shape[0] if len(w.shape) == 2 else None)
+    if (len(w.shape) != 2 and not packed) or len(x.shape) == 0 or x.shape[-1] != k_w:
         raise ArgumentError(f"kaiyuan.Linear: x {tuple(x.shape)} and W {tuple(w.shape)} do not fit: need "
                             "x (..., K) and W (K, N)")
-    N = w.shape[1]
+    N = int(attrs["out_features"]) if packed else w.shape[1]
     shape = tuple(x.shape[:-1]) + (N,)
     bias = types[2] if len(types) > 2 else None
     if bias is not None and tuple(bias.shape) != (N,):
@@ -189,10 +205,15 @@ def _linear_run(inputs, attrs, consts, outputs):
     x, w = inputs[0], inputs[1]
     bias = inputs[2] if len(inputs) > 2 else None
     res = inputs[3] if len(inputs) > 3 else None
+    if _packed(w.shape, attrs):
+        dense.linear_packed(x, w, int(attrs["out_features"]), bias=bias, activation=_activation(attrs), residual=res,
+                            out=outputs[0])
+        return
     dense.linear(x, permute(w, (1, 0)), bias=bias, activation=_activation(attrs), residual=res, out=outputs[0])
 
 
 register(OpDef("Linear", _linear_infer, _linear_run, domain="kaiyuan", since=1, inputs=(2, 4), dtypes=np_names(FLOATS),
-               attrs={"activation": ""},
-               doc="act(x @ W + bias) + residual in one GEMM (W is (K, N), as MatMul's B); activation "
-                   "'', relu, gelu, gelu_tanh or silu, applied before the residual is added"))
+               attrs={"activation": "", "out_features": 0},
+               doc="act(x @ W + bias) + residual in one GEMM (W is (K, N), as MatMul's B, or packed into "
+                   "panels (ceil(N / P), K, P) with out_features = N); activation '', relu, gelu, gelu_tanh "
+                   "or silu, applied before the residual is added"))
