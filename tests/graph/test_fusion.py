@@ -7,7 +7,7 @@ from onnx import TensorProto as T, helper, numpy_helper
 
 import kaiyuan as ky
 from kaiyuan.graph import GraphModel
-from kaiyuan.graph.fusion import fuse_attention, fuse_linear, pack_weights
+from kaiyuan.graph.fusion import fuse_attention, fuse_linear, fuse_sibling_linears, pack_weights
 from kaiyuan.graph.passes import DEFAULT_PASSES
 
 from .irtext import check_pass, module
@@ -340,3 +340,70 @@ def test_packed_model_matches_onnxruntime(rng=np.random.default_rng(1)):
     steps = sess.plan_for({"x": (3, 5, 16)}).steps
     assert [s.op.op_type for s in steps] == ["Linear", "Linear"]
     assert all(s.attrs["out_features"] in (96, 80) for s in steps)
+
+
+SIB_ARGS = '%x: tensor<2x8xf32> {kyg.name = "x"}'
+SIB_OUT = 'tensor<2x4xf32> {kyg.name = "q"}, tensor<2x6xf32> {kyg.name = "k"}, tensor<2x4xf32> {kyg.name = "r"}'
+
+
+def test_sibling_linears_become_one_gemm_and_slices():
+    """Linears on one x with the same activation and no residual share one GEMM (a missing bias
+    is zeros); one with another activation stays apart."""
+    before = module(SIB_ARGS, SIB_OUT, """
+        %wq = "kyg.weight"() {name = "wq"} : () -> tensor<8x4xf32>
+        %bq = "kyg.weight"() {name = "bq"} : () -> tensor<4xf32>
+        %wk = "kyg.weight"() {name = "wk"} : () -> tensor<8x6xf32>
+        %n = "kyg.none"() : () -> none
+        %q = "kyg.kaiyuan.Linear"(%x, %wq, %bq) : (tensor<2x8xf32>, tensor<8x4xf32>, tensor<4xf32>) -> tensor<2x4xf32> loc("q")
+        %k = "kyg.kaiyuan.Linear"(%x, %wk, %n) : (tensor<2x8xf32>, tensor<8x6xf32>, none) -> tensor<2x6xf32> loc("k")
+        %r = "kyg.kaiyuan.Linear"(%x, %wq, %bq) {activation = "relu"} : (tensor<2x8xf32>, tensor<8x4xf32>, tensor<4xf32>) -> tensor<2x4xf32> loc("r")
+        func.return %q, %k, %r : tensor<2x4xf32>, tensor<2x6xf32>, tensor<2x4xf32>""")
+    after = module(SIB_ARGS, SIB_OUT, """
+        %wq = "kyg.weight"() {name = "wq"} : () -> tensor<8x4xf32>
+        %bq = "kyg.weight"() {name = "bq"} : () -> tensor<4xf32>
+        %q_siblings_weight = "kyg.weight"() {name = "q+siblings/weight"} : () -> tensor<8x10xf32>
+        %q_siblings_bias = "kyg.weight"() {name = "q+siblings/bias"} : () -> tensor<10xf32>
+        %0 = "kyg.kaiyuan.Linear"(%x, %q_siblings_weight, %q_siblings_bias) : (tensor<2x8xf32>, tensor<8x10xf32>, tensor<10xf32>) -> tensor<2x10xf32> loc("q+siblings")
+        %q_starts = "kyg.Constant"() {value = dense<0> : tensor<1xi64>} : () -> tensor<1xi64> loc("q/starts")
+        %q_ends = "kyg.Constant"() {value = dense<4> : tensor<1xi64>} : () -> tensor<1xi64> loc("q/ends")
+        %q_axes = "kyg.Constant"() {value = dense<-1> : tensor<1xi64>} : () -> tensor<1xi64> loc("q/axes")
+        %q = "kyg.Slice"(%0, %q_starts, %q_ends, %q_axes) : (tensor<2x10xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<2x4xf32> loc("q")
+        %k_starts = "kyg.Constant"() {value = dense<4> : tensor<1xi64>} : () -> tensor<1xi64> loc("k/starts")
+        %k_ends = "kyg.Constant"() {value = dense<10> : tensor<1xi64>} : () -> tensor<1xi64> loc("k/ends")
+        %k_axes = "kyg.Constant"() {value = dense<-1> : tensor<1xi64>} : () -> tensor<1xi64> loc("k/axes")
+        %k = "kyg.Slice"(%0, %k_starts, %k_ends, %k_axes) : (tensor<2x10xf32>, tensor<1xi64>, tensor<1xi64>, tensor<1xi64>) -> tensor<2x6xf32> loc("k")
+        %r = "kyg.kaiyuan.Linear"(%x, %wq, %bq) {activation = "relu"} : (tensor<2x8xf32>, tensor<8x4xf32>, tensor<4xf32>) -> tensor<2x4xf32> loc("r")
+        func.return %q, %k, %r : tensor<2x4xf32>, tensor<2x6xf32>, tensor<2x4xf32>""")
+    wq, bq, wk = (np.arange(32, dtype=np.float32).reshape(8, 4), np.arange(4, dtype=np.float32),
+                  -np.arange(48, dtype=np.float32).reshape(8, 6))
+    out = check_pass(lambda m: _dce(fuse_sibling_linears(m)), before, after, {"wq": wq, "bq": bq, "wk": wk})
+    np.testing.assert_array_equal(out.weights["q+siblings/weight"], np.concatenate([wq, wk], 1))
+    np.testing.assert_array_equal(out.weights["q+siblings/bias"], np.concatenate([bq, np.zeros(6, np.float32)]))
+
+
+def test_qkv_projections_run_as_one_gemm_with_views(rng=np.random.default_rng(2)):
+    """Q, K, V projections of one x, each reshaped to heads and transposed (a BERT layer's
+    front): one Linear step; the slices, the reshapes of those strided slices and the
+    transposes are all views (no copy steps), and the outputs match onnxruntime."""
+    import onnxruntime as ort
+
+    nodes, inits = [], []
+    for name in "qkv":
+        w = rng.standard_normal((16, 24)).astype(np.float32) * 0.3
+        b = rng.standard_normal(24).astype(np.float32)
+        inits += [numpy_helper.from_array(w, "w" + name), numpy_helper.from_array(b, "b" + name)]
+        nodes += [helper.make_node("MatMul", ["x", "w" + name], ["m" + name]),
+                  helper.make_node("Add", ["m" + name, "b" + name], ["a" + name]),
+                  helper.make_node("Reshape", ["a" + name, "heads"], ["r" + name]),
+                  helper.make_node("Transpose", ["r" + name], [name], perm=[0, 2, 1, 3])]
+    inits.append(numpy_helper.from_array(np.array([2, 5, 3, 8], np.int64), "heads"))
+    outs = [helper.make_tensor_value_info(n, T.FLOAT, [2, 3, 5, 8]) for n in "qkv"]
+    g = helper.make_graph(nodes, "qkv", [helper.make_tensor_value_info("x", T.FLOAT, [2, 5, 16])], outs, inits)
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+    x = rng.standard_normal((2, 5, 16)).astype(np.float32)
+    sess = ky.InferenceSession(model)
+    got = sess.run(None, {"x": x})
+    want = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+    assert [s.op.op_type for s in sess.plan_for({"x": (2, 5, 16)}).steps] == ["Linear"]

@@ -103,3 +103,36 @@ def test_no_in_place_when_another_input_reads_the_bytes_transposed():
     x = np.arange(256 * 256, dtype=np.float32).reshape(256, 256)
     [y] = sess.run(None, {"x": x})
     np.testing.assert_array_equal(y, x + x.T)
+
+
+def _const(name, values):
+    from onnx import numpy_helper
+
+    return numpy_helper.from_array(np.array(values, np.int64), name)
+
+
+def test_slices_and_reshapes_of_slices_are_views_only_where_the_strides_allow():
+    """A Slice with constant bounds is a strided view (no step); a Reshape of that view is a view
+    when numpy can reshape the strides without a copy (splitting the last axis), and a copy step
+    when it cannot (flattening rows that are not adjacent)."""
+    import kaiyuan as ky
+    from kaiyuan.graph.passes import DEFAULT_PASSES
+    from onnx import TensorProto as T, helper
+
+    nodes = [helper.make_node("Relu", ["x"], ["a"]),
+             helper.make_node("Slice", ["a", "s", "e", "ax"], ["c"]),           # columns 2..8 of 10
+             helper.make_node("Reshape", ["c", "split"], ["v"]),                # (4, 6) -> (4, 2, 3): a view
+             helper.make_node("Reshape", ["c", "flat"], ["f"]),                 # (4, 6) -> (24,): a copy
+             helper.make_node("Neg", ["v"], ["y"]), helper.make_node("Neg", ["f"], ["z"])]
+    inits = [_const("s", [2]), _const("e", [8]), _const("ax", [-1]), _const("split", [4, 2, 3]), _const("flat", [24])]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", T.FLOAT, [4, 10])],
+                              [helper.make_tensor_value_info(n, T.FLOAT, None) for n in "yz"], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    sess = ky.InferenceSession(model, passes=list(DEFAULT_PASSES))
+    x = np.arange(-20, 20, dtype=np.float32).reshape(4, 10)
+    y, z = sess.run(None, {"x": x})
+    c = np.maximum(x, 0)[:, 2:8]
+    np.testing.assert_array_equal(y, -c.reshape(4, 2, 3))
+    np.testing.assert_array_equal(z, -c.reshape(24))
+    kinds = [s.op.op_type for s in sess.plan_for({"x": (4, 10)}).steps]
+    assert kinds == ["Relu", "Reshape", "Neg", "Neg"]    # the slice and the first reshape cost nothing

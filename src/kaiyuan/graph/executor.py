@@ -7,8 +7,11 @@ Stages (`build_plan`)
     2. views      an op with `view=True` (Reshape, Squeeze, ...) writes nothing: its output is
                   the same bytes as its input, seen with another shape, so it costs no step;
                   a Transpose is a strided view of its input (every OpDef reads strided
-                  inputs), unless a reshape-like view would need it contiguous: then the
-                  reshape runs as a step (its OpDef copies);
+                  inputs), and so is a Slice with constant bounds and unit steps (the
+                  columns of one fused GEMM's output that each consumer reads); a
+                  reshape-like view of a strided view is a view too when its strides allow
+                  (numpy's no-copy reshape, tried on a memoryless stand-in at plan time),
+                  else the reshape runs as a step (its OpDef copies);
     3. arena      lifetimes of the remaining tensors (graph inputs written before step 0, graph
                   outputs read after the last step) → `plan.plan_arena` → one byte buffer;
                   an element-wise step (OpDef `inplace`) writes over an input of its shape and
@@ -219,6 +222,10 @@ def bind(plan: Plan, views: dict) -> Plan:
         arrays[key] = plan.arena[off: off + info.nbytes].view(info.dtype).reshape(info.shape)
     for key, (src, perm) in views.items():
         base = arrays[src]
+        if perm is not None and perm[0] == "strided":  # (src is the root) byte offset and strides
+            info = plan.tensors[key]
+            arrays[key] = np.ndarray(info.shape, info.dtype, buffer=base, offset=perm[1], strides=perm[2])
+            continue
         arrays[key] = base.reshape(plan.tensors[key].shape) if perm is None else base.transpose(perm)
     plan.arrays = arrays
     for s in plan.steps:
@@ -253,6 +260,60 @@ def _inplace(plan: Plan, views: dict, temps: dict) -> dict:
     return out
 
 
+def _stand_in(key, tensors: dict, views: dict, roots: dict) -> np.ndarray:
+    """A memoryless array with tensor `key`'s shape and its view's strides, over the stand-in of
+    its root tensor (contiguous, over a 1-element buffer; one per root, kept in `roots`)."""
+    info = tensors[key]
+    if key not in views:
+        if key not in roots:
+            strides = [info.dtype.itemsize] * len(info.shape)
+            for i in range(len(info.shape) - 2, -1, -1):
+                strides[i] = strides[i + 1] * info.shape[i + 1]
+            roots[key] = np.lib.stride_tricks.as_strided(np.zeros(1, info.dtype), info.shape, strides)
+        return roots[key]
+    src, spec = views[key]
+    base = _stand_in(src, tensors, views, roots)
+    if spec is None:
+        return base.reshape(info.shape)
+    if spec[0] == "strided":
+        return np.lib.stride_tricks.as_strided(base.reshape(-1)[spec[1] // info.dtype.itemsize:], info.shape, spec[2])
+    return base.transpose(spec)
+
+
+def _strided_view(kind, d, ins, consts, outs, tensors, views, strided, constants, roots):
+    """("strided", byte offset, byte strides) of a Slice (constant bounds, unit steps) or of a
+    reshape-like view of a strided tensor, relative to the root tensor; None when it needs a copy."""
+    src = ins[0] if ins else None
+    if src is None or src in constants or src not in tensors or not (kind == ("", "Slice") or
+                                                                     (d.view and src in strided)):
+        return None
+    probe = _stand_in(src, tensors, views, roots)
+    try:
+        if kind == ("", "Slice"):
+            if len(consts) < 3 or consts[1] is None or consts[2] is None:
+                return None
+            if len(ins) > 4 and ins[4] is not None and any(int(v) != 1 for v in consts[4]):
+                return None
+            rank = probe.ndim
+            axes = [int(a) % rank for a in consts[3]] if len(ins) > 3 and ins[3] is not None else list(range(rank))
+            index = [slice(None)] * rank
+            for a, lo, hi in zip(axes, consts[1], consts[2]):
+                index[a] = slice(int(lo), int(hi))
+            out = probe[tuple(index)]
+        else:
+            out = np.reshape(probe, tensors[outs[0]].shape, copy=False)
+    except (ValueError, TypeError):
+        return None
+    if out.shape != tensors[outs[0]].shape:
+        return None
+    root = src
+    while root in views:
+        root = views[root][0]
+    base = _stand_in(root, tensors, views, roots)
+    offset = out.__array_interface__["data"][0] - base.__array_interface__["data"][0]
+    return root, ("strided", offset, out.strides)
+
+
 def resolve(op_type: str, opset: int, domain: str, node: str) -> OpDef:
     return lookup(op_type, opset, domain, where=f"node '{node}': ")
 
@@ -270,6 +331,7 @@ def build_plan(model) -> Plan:
     constants: dict = {}
     views: dict = {}
     strided: set = set()  # tensors that are non-contiguous views
+    roots: dict = {}      # root tensor -> its memoryless stand-in (_stand_in)
     steps: list = []
 
     def info(v):
@@ -299,6 +361,11 @@ def build_plan(model) -> Plan:
         if dialect.op_type(op) == ("", "Transpose") and ins[0] in tensors and ins[0] not in constants:
             perm = attrs.get("perm") or list(range(len(tensors[ins[0]].shape)))[::-1]
             views[outs[0]] = (ins[0], tuple(int(p) for p in perm))
+            strided.add(outs[0])
+            continue
+        view = _strided_view(dialect.op_type(op), d, ins, consts, outs, tensors, views, strided, constants, roots)
+        if view is not None:
+            views[outs[0]] = view
             strided.add(outs[0])
             continue
         steps.append(Step(name, d, attrs, consts, ins, outs))
