@@ -47,7 +47,7 @@ from ..runtime.errors import ArgumentError, UnsupportedError
 from ..runtime.tensor import Tensor
 from ._common import (Context, check_dtype, check_offsets, check_same_dtype, collapse, contiguous, launch,
                       next_pow2, pair)
-from .gemm import ACTIVATIONS, acc_code, activation, as_shape, out_operand, zeros_acc
+from .gemm import acc_code, activation, as_shape, check_activation, out_operand, zeros_acc
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
 
@@ -222,9 +222,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     Epilogue (kaiyuan's, fused into the kernel): `activation(conv + bias + residual)`, with
     `residual` of the output's shape and `activation` one of None, "relu", "gelu", "gelu_tanh",
     "silu" — a ResNet block's "add, then ReLU" in the convolution's own store."""
-    if activation not in ACTIVATIONS:
-        raise UnsupportedError(f"conv2d: activation {activation!r} is not supported",
-                               hint=f"use one of {', '.join(repr(a) for a in ACTIVATIONS)}")
+    act = check_activation("conv2d", activation)
     ctx = Context("conv2d", (input, weight, bias, out, residual))
     x, w = ctx.operand(input, "input"), ctx.operand(weight, "weight")
     check_dtype("conv2d", x, DTYPES)
@@ -265,7 +263,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     check_offsets("conv2d", x, w, y, *([r] if r is not None else []))
     OCg = OC // groups
     if N * OH * OW > 0 and OCg > 0:
-        _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW, r, ACTIVATIONS[activation])
+        _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW, r, act)
     if out is not None:
         return out
     if unbatched:

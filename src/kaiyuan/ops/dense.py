@@ -28,11 +28,11 @@ import kaiyuan.language as kl
 
 from ..compiler import jit
 from ..compiler.autotune import Config, autotune, heuristics
-from ..runtime.errors import ArgumentError, UnsupportedError
+from ..runtime.errors import ArgumentError
 from ..runtime.tensor import contiguous_strides
 from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
                       contiguous, launch)
-from .gemm import (ACTIVATIONS, CPU_CONFIGS, INTERP_CONFIG, acc_code, grouped_tile, launch_gemm, out_operand,
+from .gemm import (CPU_CONFIGS, INTERP_CONFIG, acc_code, check_activation, grouped_tile, launch_gemm, out_operand,
                    zeros_acc)
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
@@ -91,44 +91,37 @@ def _fold(x: Operand, c: Operand, r: Operand | None, K: int):
 def linear(input, weight, bias=None, activation=None, residual=None, out=None):
     """act(input @ weight.T + bias) + residual in one kernel (torch.nn.functional.linear + epilogue).
     `out`: an optional preallocated contiguous result (see gemm.out_operand), which is returned."""
-    if activation not in ACTIVATIONS:
-        raise UnsupportedError(f"linear: activation {activation!r} is not supported",
-                               hint=f"use one of {', '.join(repr(a) for a in ACTIVATIONS)}")
+    act = check_activation("linear", activation)
     ctx = Context("linear", (input, weight, bias, residual, out))
     x, w = ctx.operand(input, "input"), ctx.operand(weight, "weight")
-    out_shape, N, K = _prepare("linear", ctx, x, [w])
-    b = None
-    if bias is not None:
-        b = ctx.operand(bias, "bias")
-        check_dtype("linear", b, DTYPES)
-        if tuple(b.shape) != (N,):
-            raise ArgumentError(f"linear: bias must have shape ({N},), got {tuple(b.shape)}")
-    r = _residual("linear", ctx, residual, out_shape)
-    c = out_operand(ctx, out, out_shape, x.dtype)
+    _, N, K = _prepare("linear", ctx, x, [w])
     wt = w.reshaped((K, N), (w.strides[1], w.strides[0]))  # weight.T, read in place
-    a, c2, r2, batch, M = _fold(x, c, r, K)
-    if a.ndim == 1:
-        a = a.reshaped((1, K), (0, a.strides[0]))
-    launch_gemm(ctx, a, wt, c2, batch, M, N, K, bias=b, act=ACTIVATIONS[activation], residual=r2)
-    return out if out is not None else ctx.result(c)
+    return _linear_gemm(ctx, x, wt, N, K, bias, act, residual, out)
 
 
 def linear_packed(input, packed, out_features: int, bias=None, activation=None, residual=None, out=None):
     """`linear` for a weight packed once by `gemm.pack_b` (W (in_features, out_features) as panels:
     the graph engine packs constant weights): act(input @ W + bias) + residual. Each GEMM tile
     reads its rows of W as one sequential stream (see pack_b)."""
-    if activation not in ACTIVATIONS:
-        raise UnsupportedError(f"linear: activation {activation!r} is not supported",
-                               hint=f"use one of {', '.join(repr(a) for a in ACTIVATIONS)}")
+    act = check_activation("linear", activation)
     ctx = Context("linear", (input, packed, bias, residual, out))
     x, p = ctx.operand(input, "input"), ctx.operand(packed, "weight")
     check_dtype("linear", x, DTYPES)
     check_same_dtype("linear", x, p)
     N, K = out_features, x.shape[-1] if x.ndim else 0
-    if x.ndim == 0 or p.ndim != 3 or p.shape[1] != K or p.shape[0] * p.shape[2] < N or p.shape[0] * p.shape[2] >= N + p.shape[2] \
-            or any(n > 1 and st != want for n, st, want in zip(p.shape, p.strides, contiguous_strides(p.shape))):
+    panels = p.shape[0] * p.shape[2] if p.ndim == 3 else 0
+    dense_layout = all(n == 1 or st == want for n, st, want in zip(p.shape, p.strides, contiguous_strides(p.shape)))
+    if x.ndim == 0 or p.ndim != 3 or p.shape[1] != K or not N <= panels < N + p.shape[2] or not dense_layout:
         raise ArgumentError(f"linear: packed weight {tuple(p.shape)} does not hold a ({K}, {N}) weight for input "
                             f"{tuple(x.shape)}", hint="pack W (in_features, out_features) with kaiyuan.ops.gemm.pack_b")
+    wv = Operand(p.obj, (K, N), (p.shape[2], 1), p.dtype, "weight")
+    return _linear_gemm(ctx, x, wv, N, K, bias, act, residual, out, b_pack=p.shape[2])
+
+
+def _linear_gemm(ctx: Context, x: Operand, wt: Operand, N: int, K: int, bias, act: int, residual, out,
+                 b_pack: int = 0):
+    """The GEMM of linear / linear_packed: x (..., K) @ wt (K, N) with the bias, activation and
+    residual epilogue, into `out` or a new result."""
     b = None
     if bias is not None:
         b = ctx.operand(bias, "bias")
@@ -141,8 +134,7 @@ def linear_packed(input, packed, out_features: int, bias=None, activation=None, 
     a, c2, r2, batch, M = _fold(x, c, r, K)
     if a.ndim == 1:
         a = a.reshaped((1, K), (0, a.strides[0]))
-    wv = Operand(p.obj, (K, N), (p.shape[2], 1), p.dtype, "weight")
-    launch_gemm(ctx, a, wv, c2, batch, M, N, K, bias=b, act=ACTIVATIONS[activation], residual=r2, b_pack=p.shape[2])
+    launch_gemm(ctx, a, wt, c2, batch, M, N, K, bias=b, act=act, residual=r2, b_pack=b_pack)
     return out if out is not None else ctx.result(c)
 
 

@@ -43,6 +43,14 @@ OUT_DTYPE = {"i8": "i32"}
 ACTIVATIONS = {None: 0, "relu": 1, "gelu": 2, "gelu_tanh": 3, "silu": 4}
 
 
+def check_activation(op: str, activation) -> int:
+    """The ACT code of an epilogue activation name (see ACTIVATIONS); UnsupportedError otherwise."""
+    if activation not in ACTIVATIONS:
+        raise UnsupportedError(f"{op}: activation {activation!r} is not supported",
+                               hint=f"use one of {', '.join(repr(a) for a in ACTIVATIONS)}")
+    return ACTIVATIONS[activation]
+
+
 @jit
 def activation(x, ACT: kl.constexpr):
     """The epilogue activation `ACT` (see ACTIVATIONS) applied to an accumulator tile."""
