@@ -45,7 +45,7 @@ def _sync():
 
 
 def interleaved(fns: dict, rounds: int = 15, budget_s: float | None = None, min_rounds: int = 3,
-                burst_ms: float = 0.0, max_burst: int = 50) -> dict:
+                burst_ms: float = 0.0, max_burst: int = 50, block: int = 0, warmup: int = 1) -> dict:
     """Median ms per call of each function, timed in interleaved rounds (A B C A B C ...) so
     that a machine whose speed drifts (a shared VM) slows every contender alike.
 
@@ -53,14 +53,24 @@ def interleaved(fns: dict, rounds: int = 15, budget_s: float | None = None, min_
     a short function back to back until about that long (at most `max_burst` calls) and counts
     the mean per call: what one library's leftover threads (OpenBLAS and OpenMP workers spinning
     or asleep on a halted vCPU) cost the next contender is then paid once per burst, not per
-    call. With `budget_s`, the number of rounds is cut so that all rounds together take about
-    that long (never fewer than `min_rounds`)."""
+    call. With `block`, a round runs the function `block` times back to back, timing each call,
+    and keeps the median call: the steady-state latency of a model served back to back, without
+    the first call after another library, which can wait for cores that library's idle workers
+    still spin on (onnxruntime's pool spins by default: a kaiyuan MiniLM run right after an
+    onnxruntime run took 53 ms, back to back 18). With `budget_s`, the number of rounds is cut so
+    that all rounds together take about that long (never fewer than `min_rounds`). `warmup`:
+    untimed calls of each function first (a graph session compiles on its first run and
+    captures its launches on the second)."""
     first = {}
     for k, f in fns.items():
+        for _ in range(warmup - 1):
+            f()
         t0 = time.perf_counter()
         f()
         _sync()
         first[k] = time.perf_counter() - t0
+    if block:
+        return _blocks(fns, first, rounds, budget_s, min_rounds, block)
     calls = {k: max(1, min(max_burst, int(burst_ms / 1e3 / max(t, 1e-7)))) if burst_ms else 1 for k, t in first.items()}
     if budget_s is not None:
         per_round = max(sum(first[k] * calls[k] for k in fns), 1e-6)
@@ -74,6 +84,24 @@ def interleaved(fns: dict, rounds: int = 15, budget_s: float | None = None, min_
                 f()
             _sync()
             samples[k].append((time.perf_counter() - t0) * 1e3 / n)
+    return {k: float(np.median(v)) for k, v in samples.items()}
+
+
+def _blocks(fns: dict, first: dict, rounds: int, budget_s, min_rounds: int, block: int) -> dict:
+    """interleaved(..., block=n): per round and function, the median of n back-to-back calls."""
+    if budget_s is not None:
+        per_round = max(sum(first.values()) * block, 1e-6)
+        rounds = max(min_rounds, min(rounds, int(budget_s / per_round)))
+    samples = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, f in fns.items():
+            calls = []
+            for _ in range(block):
+                t0 = time.perf_counter()
+                f()
+                _sync()
+                calls.append((time.perf_counter() - t0) * 1e3)
+            samples[k].append(float(np.median(calls)))
     return {k: float(np.median(v)) for k, v in samples.items()}
 
 

@@ -7,7 +7,10 @@ PyTorch, and the engine's per-run host overhead.
    several batch x sequence shapes: median ms per run of kaiyuan, onnxruntime (CPU provider,
    intra-op threads = cores), PyTorch (the same model in eager mode, torch.no_grad) and
    torch.compile (inductor, compiled once before timing; "n/a" if it fails here), timed in
-   interleaved rounds (bench/common.py).
+   interleaved rounds (bench/common.py) that each keep a contender's median of 5 back-to-back
+   runs: the latency of a model served back to back. The first run after another library is
+   left out, because it can wait for cores that library's idle pool still spins on. Each library
+   keeps its own threading defaults.
 2. A CNN: a ResNet-18-shaped network (built from torch.nn, random weights, BN in eval mode) on
    one 3x224x224 image, exported to ONNX, against the same contenders.
 3. Per-run overhead of a 100-node model: a chain of 100 Relu ops on a [1, 16] tensor, planned
@@ -20,8 +23,9 @@ from __future__ import annotations
 import argparse
 import os
 
-for _k, _v in {"OPENBLAS_THREAD_TIMEOUT": "4", "GOMP_SPINCOUNT": "0"}.items():
-    os.environ.setdefault(_k, _v)
+# Each library keeps its own threading defaults (kaiyuan's OpenMP spins 10k iterations, onnxruntime's
+# pool spins); the rounds keep each contender's median back-to-back call (interleaved(block=...)).
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 
 from common import RESULTS, fmt, interleaved, machine, table, write_json  # noqa: E402
 
@@ -46,7 +50,7 @@ def minilm_rows(shapes, budget_s: float) -> list[dict]:
         compiled = torch_compiled(minilm.torch_model(), feeds)
         if compiled is not None:
             fns["torch.compile"] = compiled
-        ms = interleaved(fns, rounds=15, budget_s=budget_s)
+        ms = interleaved(fns, rounds=15, budget_s=budget_s, block=5, warmup=3)
         rows.append({"batch": batch, "seq": seq, **{f"{k}_ms": v for k, v in ms.items()}})
     return rows
 
@@ -130,7 +134,7 @@ def cnn_row(budget_s: float) -> dict:
     if compiled is not None:
         fns["torch.compile"] = compiled
     err = float(np.abs(sess.run(None, {"x": x})[0] - ref.run(None, {"x": x})[0]).max())
-    ms = interleaved(fns, rounds=15, budget_s=budget_s)
+    ms = interleaved(fns, rounds=15, budget_s=budget_s, block=5, warmup=3)
     return {"model": "resnet18-like 1x3x224x224", "max_abs_diff_vs_ort": err, **{f"{k}_ms": v for k, v in ms.items()}}
 
 
