@@ -159,6 +159,24 @@ def test_erf_accuracy_ulp():
     assert np.signbit(y[1])
 
 
+def test_tanh_accuracy_ulp():
+    """The prelude's vectorisable tanh (GELU's tanh form, SiLU-like activations) against tanh in
+    float64: <= 2 ulp (measured 1.3 over every 37th positive float and its negation), exact
+    +-1 / NaN / +-0, and the seam between its two formulas (|x| = 0.625)."""
+    rng = np.random.default_rng(12)
+    special = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1e-30, -1e-45, 0.62499, 0.625, 0.62501, -0.625,
+                        9.0, 44.0, 45.0, -100.0], np.float32)
+    x = np.concatenate([special, rng.uniform(-10, 10, 200000), rng.uniform(-1, 1, 50000),
+                        rng.integers(0, 0x7F800000, 50000, dtype=np.int64).astype(np.uint32).view(np.float32)])
+    x = x.astype(np.float32)
+    y = run(elementwise_kernel([f"%res = math.tanh %a0 : {T}f32>"], ["f32"], "f32"), x, out_dtype=np.float32)
+    with np.errstate(all="ignore"):
+        exact = np.tanh(x.astype(np.float64))
+    assert ulp_error(y, exact) <= 2.0
+    np.testing.assert_array_equal(y[:4], [0.0, -0.0, 1.0, -1.0])
+    assert np.signbit(y[1]) and np.isnan(y[4])
+
+
 def test_libm_math_and_casts():
     ops = [f"%s = math.sqrt %a0 : {T}f32>", f"%t = math.tanh %a0 : {T}f32>", f"%e = math.erf %a0 : {T}f32>",
            f"%st = arith.addf %s, %t : {T}f32>", f"%res0 = arith.addf %st, %e : {T}f32>",

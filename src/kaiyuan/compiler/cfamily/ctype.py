@@ -20,7 +20,8 @@ from ...ir.ky import PtrType, element_of
 from ...runtime.errors import UnsupportedError
 
 # f32 math that the cpu prelude implements in vectorisable C (prelude.h), instead of libm
-MATH_F32_OWN = {"exp": "ky_expf", "exp2": "ky_exp2f", "log": "ky_logf", "log2": "ky_log2f", "erf": "ky_erff"}
+MATH_F32_OWN = {"exp": "ky_expf", "exp2": "ky_exp2f", "log": "ky_logf", "log2": "ky_log2f", "erf": "ky_erff",
+                "tanh": "ky_tanhf"}
 
 
 def width(elem) -> int:
