@@ -115,3 +115,18 @@ def test_negative_and_large_scale(device, rng):
         for causal in causals:
             assert_close(ops.scaled_dot_product_attention(q, k, v, is_causal=causal, scale=scale),
                          ref(q, k, v, is_causal=causal, scale=scale), "fp32")
+
+
+def test_short_sequences_take_small_blocks():
+    """Blocks larger than the sequences (rounded up to a power of two, at least 16) are pruned:
+    11 tokens take the 16 x 16 blocks, 40 queries over 300 keys at most 64 x 128."""
+    from kaiyuan.ops import attention
+
+    def kept(Lq, Lk):
+        return sorted((c.kwargs["BLOCK_M"], c.kwargs["BLOCK_N"])
+                      for c in attention.fitting_blocks(attention.CPU_CONFIGS, {"Lq": Lq, "Lk": Lk}))
+
+    assert kept(11, 11) == [(16, 16)]
+    assert kept(40, 300) == [(16, 16), (32, 32), (64, 64), (64, 128)]
+    assert len(kept(512, 512)) == len(attention.CPU_CONFIGS)
+    assert kept(1, 1) == [(16, 16)]
