@@ -98,7 +98,8 @@ def test_packed_weight_gives_the_unpacked_result(device, rng, dtype):
     same tiles, the same K order), for N not a multiple of the panel, batch dims, and every epilogue."""
     from kaiyuan.ops import dense, gemm
 
-    for lead, K, N in (((3, 5), 33, 70), ((7,), 64, 128), ((1,), 5, 64)):
+    shapes = (((3, 5), 33, 70), ((7,), 64, 128), ((1,), 5, 64))
+    for lead, K, N in shapes if dtype == "fp32" else shapes[:1]:   # (each shape compiles its kernels)
         x, w = rand(rng, lead + (K,), dtype), rand(rng, (K, N), dtype)
         b, r = rand(rng, (N,), dtype), rand(rng, lead + (N,), dtype)
         packed = gemm.pack_b(w)
