@@ -50,6 +50,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 
+from ..runtime import capture as _capture
 from ..runtime.capture import capture, replay_list
 from ..runtime.errors import ArgumentError, KaiyuanError
 from ..runtime.registry import default_device
@@ -303,6 +304,7 @@ class Autotuner:
             self.best[key] = cfg
         self.best_config = cfg
         if cfg.pre_hook:
+            _capture.taint()  # host code before the launch, which a replay would skip
             cfg.pre_hook({**values, **cfg.kwargs})
         return self.fn.run(*args, grid=grid, **kwargs, **cfg.all_kwargs())
 
@@ -313,6 +315,7 @@ class Autotuner:
                                 hint="leave tuned parameters out of the launch")
 
     def _lookup_or_tune(self, key, values, args, kwargs, grid) -> Config:
+        _capture.taint()  # the timing launches are recorded too: a capture of this call cannot replay
         fp = machine_fingerprint(launch_device(values))
         disk_key = f"{_fingerprint_hash(fp)}|{key}"
         entry = self._load().get(disk_key)

@@ -151,9 +151,10 @@ class Plan:
     def _replayable(self, launches) -> list | None:
         """Stage 5: a step's captured launches, when replaying them alone redoes the step: at
         least one launch, and every pointer into memory the plan owns (the arena, weights).
-        A step that made no launch did host-side work; one whose launches point elsewhere used
-        scratch memory it frees again: those keep running their OpDef."""
-        if not launches:
+        A step that made no launch, or wrote device memory outside its launches (the capture is
+        not `pure`), did host-side work; one whose launches point elsewhere used scratch memory it
+        frees again: those keep running their OpDef."""
+        if not launches or not getattr(launches, "pure", True):
             return None
         for launch in launches:
             for address, offset in launch.pointers():

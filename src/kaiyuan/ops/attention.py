@@ -49,6 +49,7 @@ from ..compiler.autotune import Config, autotune
 from ..runtime.errors import ArgumentError, UnsupportedError
 from ..runtime.tensor import Tensor
 from ._common import Context, check_dtype, check_offsets, check_same_dtype, launch
+from ._replay import replayable
 from .gemm import as_shape, out_operand
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
@@ -202,6 +203,7 @@ def _bcast(op: str, what: str, *sizes: int) -> int:
     return out
 
 
+@replayable
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
                                  enable_gqa=False, out=None):
     """softmax(query @ key.T * scale + mask) @ value without the score matrix (see the module doc).

@@ -47,6 +47,7 @@ from ..runtime.errors import ArgumentError, UnsupportedError
 from ..runtime.tensor import Tensor
 from ._common import (Context, check_dtype, check_offsets, check_same_dtype, collapse, contiguous, launch,
                       next_pow2, pair)
+from ._replay import replayable
 from .gemm import acc_code, activation, as_shape, check_activation, out_operand, zeros_acc
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16")
@@ -215,6 +216,7 @@ def _padding(padding, kh: int, kw: int, dil: tuple, stride: tuple):
     return pair(padding, "padding", "conv2d")
 
 
+@replayable
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, out=None, *, residual=None,
            activation=None):
     """torch.nn.functional.conv2d on NCHW inputs, as an implicit GEMM (see the module doc).

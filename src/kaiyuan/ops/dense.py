@@ -32,6 +32,7 @@ from ..runtime.errors import ArgumentError
 from ..runtime.tensor import contiguous_strides
 from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
                       contiguous, launch)
+from ._replay import replayable
 from .gemm import (CPU_CONFIGS, INTERP_CONFIG, acc_code, check_activation, grouped_tile, launch_gemm, out_operand,
                    zeros_acc)
 
@@ -88,6 +89,7 @@ def _fold(x: Operand, c: Operand, r: Operand | None, K: int):
     return x, c, r, lead[:-1], lead[-1]
 
 
+@replayable
 def linear(input, weight, bias=None, activation=None, residual=None, out=None):
     """act(input @ weight.T + bias) + residual in one kernel (torch.nn.functional.linear + epilogue).
     `out`: an optional preallocated contiguous result (see gemm.out_operand), which is returned."""
@@ -99,6 +101,7 @@ def linear(input, weight, bias=None, activation=None, residual=None, out=None):
     return _linear_gemm(ctx, x, wt, N, K, bias, act, residual, out)
 
 
+@replayable
 def linear_packed(input, packed, out_features: int, bias=None, activation=None, residual=None, out=None):
     """`linear` for a weight packed once by `gemm.pack_b` (W (in_features, out_features) as panels:
     the graph engine packs constant weights): act(input @ W + bias) + residual. Each GEMM tile

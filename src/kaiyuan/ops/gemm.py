@@ -35,6 +35,7 @@ from ..runtime.errors import ArgumentError, UnsupportedError
 from ..runtime.tensor import Tensor, contiguous_strides
 from ._common import (Context, Operand, broadcast_strides, check_dtype, check_offsets, check_same_dtype, collapse,
                       launch, pad_dims)
+from ._replay import replayable
 
 DTYPES = ("fp32", "fp64", "fp16", "bf16", "i8")
 OUT_DTYPE = {"i8": "i32"}
@@ -305,6 +306,7 @@ def as_shape(c: Operand, shape) -> Operand:
     return Operand(c.obj, tuple(shape), contiguous_strides(tuple(shape)), c.dtype, c.name)
 
 
+@replayable
 def matmul(input, other, out=None):
     """Matrix product of `input` and `other` with numpy.matmul's rules (see the module doc).
     `out`: an optional preallocated contiguous result (see out_operand), which is returned."""

@@ -10,7 +10,11 @@ What replay skips is everything that is not a launch: argument checking, special
 autotuning, host-side numpy work. So a replay is only valid when the recorded launches alone are
 the code's whole effect and their arguments stay valid: the caller must check that every pointer
 a launch takes lies in memory that outlives the replays (`Launch.pointers()`), and must not
-replay code that did host-side work. The graph executor does both checks per step.
+replay code that did host-side work. The runtime helps with the second: host code that writes
+device memory outside a launch (`write_host`, host copies) or tunes a kernel calls `taint()`,
+which clears `pure` on every capture block it runs in. Each block also lists the buffers the
+caching allocator handed out inside it (`allocated`): memory the captured code made for itself.
+The graph executor and the eager ops' launch plans (kaiyuan.ops._replay) check both.
 """
 
 from __future__ import annotations
@@ -22,6 +26,18 @@ from dataclasses import dataclass
 from .backend import PointerArg, Program
 
 _local = threading.local()
+
+
+class Launches(list):
+    """The launches recorded by one `capture()` block, in order; `pure` is False once host code
+    in the block wrote device memory or tuned (see `taint`); `allocated` holds the buffers the
+    caching allocator handed out in the block."""
+
+    __slots__ = ("pure", "allocated", "parent")
+
+    def __init__(self, parent=None):
+        super().__init__()
+        self.pure, self.allocated, self.parent = True, [], parent
 
 
 @dataclass
@@ -43,7 +59,7 @@ class Launch:
 def capture():
     """Record (and still run) every kernel launch made on this thread inside the block."""
     outer = getattr(_local, "launches", None)
-    launches: list[Launch] = []
+    launches = Launches(outer)
     _local.launches = launches
     try:
         yield launches
@@ -51,6 +67,29 @@ def capture():
         _local.launches = outer
         if outer is not None:
             outer.extend(launches)
+            outer.allocated.extend(launches.allocated)
+            outer.pure = outer.pure and launches.pure
+
+
+def capturing() -> bool:
+    """Is this thread inside a `capture()` block?"""
+    return getattr(_local, "launches", None) is not None
+
+
+def taint() -> None:
+    """Mark every capture block this thread is in as not replayable: host code wrote device memory
+    outside a launch, or a kernel was tuned (its timing launches are recorded too)."""
+    launches = getattr(_local, "launches", None)
+    while launches is not None:
+        launches.pure = False
+        launches = launches.parent
+
+
+def allocated(buffer) -> None:
+    """Called by the caching allocator for every buffer it hands out (cheap when not capturing)."""
+    launches = getattr(_local, "launches", None)
+    if launches is not None:
+        launches.allocated.append(buffer)
 
 
 def record(program: Program, grid, args) -> None:

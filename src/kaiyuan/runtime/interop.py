@@ -116,7 +116,7 @@ def host_device() -> Device:
 def wrap_host_array(arr: np.ndarray, device: Device) -> tuple[Buffer, int]:
     """Borrow `arr`'s memory as a Buffer of `device`; returns it and the byte offset of arr[0,...]."""
     allocator = device.allocator
-    if _uses_host_allocator_layout(allocator):
+    if uses_host_allocator_layout(allocator):
         fast = _fast_host_buffer(arr, device)
         if fast is not None:
             return fast
@@ -126,7 +126,7 @@ def wrap_host_array(arr: np.ndarray, device: Device) -> tuple[Buffer, int]:
     return buffer, arr.ctypes.data - byte_bounds(arr)[0]
 
 
-def _uses_host_allocator_layout(allocator) -> bool:
+def uses_host_allocator_layout(allocator) -> bool:
     """True for kaiyuan.backends.host's allocator, whose handles the fast path rebuilds.
 
     Looked up in sys.modules rather than imported: the runtime never imports backends (a backend

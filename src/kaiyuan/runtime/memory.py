@@ -19,6 +19,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from . import capture as _capture
 from .backend import Buffer, Device
 from .errors import OutOfMemoryError
 
@@ -60,6 +61,7 @@ class CachingAllocator:
         # Tied to the buffer, not to a tensor: a launch still queued on a stream holds the buffer,
         # so its memory cannot be handed out again before that work ran.
         self.live[id(block)] = weakref.finalize(buffer, self._release, block)
+        _capture.allocated(buffer)
         return buffer
 
     def free(self, buffer: Buffer) -> None:

@@ -12,6 +12,7 @@ from math import prod
 
 import numpy as np
 
+from . import capture as _capture
 from .backend import Buffer, Device
 from .dtypes import DType, dtype as to_dtype
 from .errors import ArgumentError, UnsupportedError
@@ -207,6 +208,7 @@ def read_host(t: Tensor) -> np.ndarray:
 
 def write_host(t: Tensor, values: np.ndarray) -> None:
     """Store host `values` (already of t's dtype and shape) into the tensor's elements."""
+    _capture.taint()  # device memory written outside a launch: a capture of this cannot replay it
     if t.device.is_host:
         np.copyto(t._host_view(), values)
     elif t.is_contiguous():
@@ -223,6 +225,7 @@ def write_host(t: Tensor, values: np.ndarray) -> None:
 def copy_now(dst: Tensor, src: Tensor) -> None:
     """dst[...] = src, same shape and dtype, run immediately."""
     same = dst.device is src.device
+    _capture.taint()
     if same and not dst.device.is_host and dst.is_contiguous() and src.is_contiguous():
         dst.device.allocator.copy(dst.buffer, dst.offset, src.buffer, src.offset, src.nbytes)
     else:
