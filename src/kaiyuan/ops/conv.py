@@ -182,7 +182,19 @@ def _block_k(args) -> int:
     return min(near, key=lambda d: abs(d - bk)) if near else bk
 
 
-conv2d_fixed = heuristics({"BLOCK_K": _block_k})(conv2d_kernel)
+def _block_n(args) -> int:
+    """The pixel tile width: the multiple of 16 (a whole number of vectors) from BLOCK_N - 16 to
+    2 * BLOCK_N that leaves the fewest computed pixels past P, the widest of equals. A 14x14
+    layer (P = 14 * 16 = 224 with its padded columns) then takes two tiles of 112 instead of
+    four of 64 that compute 32 pixels of nothing: its kernel measured ~10% faster."""
+    P, bn = args["P"], args["BLOCK_N"]
+    if P <= bn:
+        return bn
+    widths = range(max(16, bn - 16), 2 * bn + 1, 16)
+    return min(widths, key=lambda w: (-(-P // w) * w, -w))
+
+
+conv2d_fixed = heuristics({"BLOCK_K": _block_k, "BLOCK_N": _block_n})(conv2d_kernel)
 # Output channels x flat pixels x K. A 128-deep K step halves the per-step work that does not scale
 # with K (the row-offset table, the dot's accumulator loads and stores per register block):
 # 64x64x128 measured 3-15% faster than 64x64x64 on every ResNet-50 layer (2 cores, Zen 4) and
@@ -197,7 +209,7 @@ conv2d_tuned = autotune(configs=CPU_CONFIGS, key=["P", "Cg", "OCg", "K", "x_ptr"
 PREP_ELEMS = {"fast": 4096, "reference": 256}  # elements per program of the prep kernel
 # Elements after the padded copy: the last pixel tile reads up to BLOCK_N - 1 columns past the
 # last pixel unmasked (those columns are computed, never stored)
-PREP_SPARE = max(c.kwargs["BLOCK_N"] for c in CPU_CONFIGS)
+PREP_SPARE = 2 * max(c.kwargs["BLOCK_N"] for c in CPU_CONFIGS)  # (_block_n widens tiles up to 2x)
 
 
 def _padding(padding, kh: int, kw: int, dil: tuple, stride: tuple):
@@ -310,7 +322,7 @@ def _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW, r=None, act=0):
         Hq = -(-(H + 2 * pad[0]) // st[0])
         Wq = -(-(W + 2 * pad[1]) // st[1])
         L = st[0] * st[1] * (Hq + 1) * Wq
-        spare = PREP_SPARE if not ctx.is_reference else INTERP_CONFIG["BLOCK_N"]
+        spare = PREP_SPARE if not ctx.is_reference else 2 * INTERP_CONFIG["BLOCK_N"]
         src = ctx.output((N * C * L + spare,), x.dtype)
         check_offsets("conv2d", src)
         bw = next_pow2(Wq)
