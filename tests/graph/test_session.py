@@ -54,6 +54,27 @@ def test_replayed_runs_compute_each_new_input():
     assert "1 steps replay captured launches" in sess.plan_for({"x": (3, 8)}).report()
 
 
+def test_a_padded_conv_replays_with_its_scratch_buffer():
+    # conv2d pads its input into a buffer it allocates: the step keeps that buffer and replays; a
+    # strided max pool after it replays too; every run computes its own feed (against onnxruntime)
+    rng = np.random.default_rng(3)
+    w = numpy_helper.from_array((rng.standard_normal((6, 3, 3, 3)) / 5).astype(np.float32), "w")
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+             helper.make_node("Relu", ["c"], ["r"], name="relu"),
+             helper.make_node("MaxPool", ["r"], ["y"], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+                              name="pool")]
+    graph = helper.make_graph(nodes, "conv_pool", [helper.make_tensor_value_info("x", T.FLOAT, [1, 3, 20, 20])],
+                              [helper.make_tensor_value_info("y", T.FLOAT, None)], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    sess, ref = ky.InferenceSession(model), ort.InferenceSession(model.SerializeToString())
+    for i in range(5):
+        x = rng.standard_normal((1, 3, 20, 20)).astype(np.float32)
+        np.testing.assert_allclose(sess.run(None, {"x": x})[0], ref.run(None, {"x": x})[0], rtol=RTOL, atol=ATOL)
+    plan = sess.plan_for({"x": (1, 3, 20, 20)})
+    assert all(s.launches for s in plan.steps)
+    assert any(s.scratch for s in plan.steps)
+
+
 def test_a_chain_of_kernel_steps_replays_as_one_batch():
     # 20 Abs/Neg steps (no fusion): after the capture run they replay as one batch, and each
     # later run still computes its own feed

@@ -20,10 +20,11 @@ Stages (`build_plan`)
                   so running the plan is a loop of `op.run(inputs, attrs, consts, outputs)`
                   calls with nothing left to look up;
     5. capture    the second run records each step's kernel launches (kaiyuan.runtime.capture);
-                  a step whose launches only touch the plan's own memory is from then on
-                  replayed as those launches, one backend call each, skipping the OpDef's host
-                  code (argument checks, specialisation, autotuning). The first run compiles
-                  and tunes, so it is not captured;
+                  a step whose launches only touch the plan's own memory, or scratch buffers
+                  the step allocated while captured (then kept by the step: conv2d's padded
+                  input copy), is from then on replayed as those launches, one backend call
+                  each, skipping the OpDef's host code (argument checks, specialisation,
+                  autotuning). The first run compiles and tunes, so it is not captured;
     6. batch      consecutive replayable steps become one replay batch (`capture.replay_list`):
                   on cpu a run of kernels is one C call (`ky_run_list`), so the host cost of a
                   step is a C function call, not a Python one.
@@ -56,6 +57,7 @@ class Step:
     args_in: list = field(default_factory=list)   # bound arrays
     args_out: list = field(default_factory=list)
     launches: list | None = None                  # captured launches (stage 5), when valid
+    scratch: list = field(default_factory=list)   # buffers the step allocated that its launches use
 
 
 @dataclass
@@ -105,7 +107,7 @@ class Plan:
                     if capturing:
                         with capture() as launches:
                             _run_step(s)
-                        s.launches = self._replayable(launches)
+                        s.launches, s.scratch = self._replayable(launches)
                     else:
                         _run_step(s)
                 if capturing:
@@ -148,19 +150,29 @@ class Plan:
         flush()
         return segments
 
-    def _replayable(self, launches) -> list | None:
-        """Stage 5: a step's captured launches, when replaying them alone redoes the step: at
-        least one launch, and every pointer into memory the plan owns (the arena, weights).
-        A step that made no launch, or wrote device memory outside its launches (the capture is
-        not `pure`), did host-side work; one whose launches point elsewhere used scratch memory it
-        frees again: those keep running their OpDef."""
+    def _replayable(self, launches) -> tuple[list | None, list]:
+        """Stage 5: a step's captured launches, when replaying them alone redoes the step, and the
+        scratch buffers they use: at least one launch, and every pointer into memory the plan owns
+        (the arena, weights) or into a buffer the step allocated while it was captured (conv2d's
+        padded input copy), which the step then keeps for its replays. A step that made no
+        launch, or wrote device memory outside its launches (the capture is not `pure`), did
+        host-side work: it keeps running its OpDef."""
         if not launches or not getattr(launches, "pure", True):
-            return None
+            return None, []
+        fresh = [b for b in getattr(launches, "allocated", ()) if b.address is not None]
+        used = {}
         for launch in launches:
             for address, offset in launch.pointers():
-                if address is None or not self._owns(address + offset):
-                    return None
-        return list(launches)
+                if address is None:
+                    return None, []
+                a = address + offset
+                if self._owns(a):
+                    continue
+                owner = next((b for b in fresh if b.address <= a < b.address + max(b.nbytes, 1)), None)
+                if owner is None:
+                    return None, []
+                used[id(owner)] = owner
+        return list(launches), list(used.values())
 
     def _owns(self, address: int) -> bool:
         if self._ranges is None:

@@ -14,9 +14,10 @@ MaxPool (since 12) / AveragePool (11; 19 adds dilations)
 GlobalAveragePool / GlobalMaxPool
     X (N, C, spatial...) of any rank >= 3 -> (N, C, 1, ...): the mean / max of each (n, c) plane.
 Kernels
-    `pool2d_kernel`: one program per (n, c) plane and BLOCK output pixels; the window is walked
-    with run-time loops (kernel size, strides, pads and dilations are run-time arguments: one
-    compiled kernel serves every layer of a model), taps outside the input masked.
+    `pool2d_kernel`: one program per (n, c) plane and tile of output rows x columns (a flat
+    pixel index divided per element cost a ResNet stem's pool most of its 5.8 ms); kernel size,
+    strides and dilations are constexprs (the window loops unroll; a model has few pool shapes),
+    pads run-time arguments; taps outside the input masked.
     `global_pool_kernel`: one program per (n, c) row, the plane walked in BLOCK-wide chunks.
 """
 
@@ -42,55 +43,60 @@ NEG_INF = float("-inf")
 
 
 @jit
-def pool2d_kernel(x_ptr, y_ptr, i_ptr, C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, eh, ew,
-                  sxn, sxc, sxh, sxw, MAX: kl.constexpr, INCLUDE_PAD: kl.constexpr, INDICES: kl.constexpr,
-                  COL_MAJOR: kl.constexpr, FP64: kl.constexpr, BLOCK: kl.constexpr):
+def pool2d_kernel(x_ptr, y_ptr, i_ptr, C, H, W, OH, OW, ph, pw, eh, ew, sxn, sxc, sxh, sxw,
+                  KH: kl.constexpr, KW: kl.constexpr, sh: kl.constexpr, sw: kl.constexpr, dh: kl.constexpr,
+                  dw: kl.constexpr, MAX: kl.constexpr, INCLUDE_PAD: kl.constexpr, INDICES: kl.constexpr,
+                  COL_MAJOR: kl.constexpr, FP64: kl.constexpr, BLOCK_H: kl.constexpr, BLOCK_W: kl.constexpr):
     # y (N, C, OH, OW) contiguous; tap (kh, kw) of output (oh, ow) reads x[ih, iw] with
-    # ih = oh * sh - ph + kh * dh (and along w); eh/ew = H/W + the end padding (the padded extent)
+    # ih = oh * sh - ph + kh * dh (and along w); eh/ew = H/W + the end padding (the padded extent).
+    # A tile is BLOCK_H output rows x BLOCK_W output columns of one (n, c) plane, so rows and
+    # columns come from the program ids without dividing a flat pixel index per element.
     nc = kl.program_id(0)
     n = nc // C
     c = nc % C
-    p = kl.program_id(1) * BLOCK + kl.arange(0, BLOCK)
-    p_ok = p < OH * OW
-    h0 = (p // OW) * sh - ph
-    w0 = (p % OW) * sw - pw
-    acc = to_compute(kl.zeros((BLOCK,), kl.float32), FP64)
+    oh = kl.program_id(1) * BLOCK_H + kl.arange(0, BLOCK_H)
+    ow = kl.program_id(2) * BLOCK_W + kl.arange(0, BLOCK_W)
+    out_ok = (oh < OH)[:, None] & (ow < OW)[None, :]
+    h0 = oh * sh - ph
+    w0 = ow * sw - pw
+    acc = to_compute(kl.zeros((BLOCK_H, BLOCK_W), kl.float32), FP64)
     if MAX:
         acc = acc + NEG_INF
-    cnt = kl.zeros((BLOCK,), kl.float32)
-    idx = kl.full((BLOCK,), -1, kl.int64)
+    cnt = kl.zeros((BLOCK_H, BLOCK_W), kl.float32)
+    idx = kl.full((BLOCK_H, BLOCK_W), -1, kl.int64)
     base = x_ptr + n * sxn + c * sxc
     for kh in range(0, KH):
         ih = h0 + kh * dh
-        h_ok = p_ok & (ih >= 0) & (ih < H)
+        h_ok = (oh < OH) & (ih >= 0) & (ih < H)
         for kw in range(0, KW):
             iw = w0 + kw * dw
-            ok = h_ok & (iw >= 0) & (iw < W)
-            v = to_compute(kl.load(base + kl.where(ok, ih * sxh + iw * sxw, 0), mask=ok, other=0), FP64)
+            ok = h_ok[:, None] & ((ow < OW) & (iw >= 0) & (iw < W))[None, :]
+            v = to_compute(kl.load(base + ih[:, None] * sxh + iw[None, :] * sxw, mask=ok, other=0), FP64)
             if MAX:
                 take = ok & ((v > acc) | (idx < 0))  # the first tap of the window always counts
                 acc = kl.where(take, v, acc)
                 if INDICES:
                     if COL_MAJOR:
-                        flat = nc.to(kl.int64) * (H * W) + iw * H + ih
+                        flat = nc.to(kl.int64) * (H * W) + iw[None, :] * H + ih[:, None]
                     else:
-                        flat = nc.to(kl.int64) * (H * W) + ih * W + iw
+                        flat = nc.to(kl.int64) * (H * W) + ih[:, None] * W + iw[None, :]
                     idx = kl.where(take, flat, idx)
                 else:
                     idx = kl.where(take, 0, idx)
             else:
                 acc = acc + v
                 if INCLUDE_PAD:
-                    cnt = cnt + kl.where(p_ok & (ih < eh) & (iw < ew), 1.0, 0.0)
+                    cnt = cnt + kl.where(out_ok & (ih < eh)[:, None] & (iw < ew)[None, :], 1.0, 0.0)
                 else:
                     cnt = cnt + kl.where(ok, 1.0, 0.0)
     if MAX:
         out = acc
     else:
         out = acc / kl.maximum(cnt, 1.0).to(acc.dtype)
-    kl.store(y_ptr + nc * (OH * OW) + p, out, mask=p_ok)
+    dst = nc * (OH * OW) + oh[:, None] * OW + ow[None, :]
+    kl.store(y_ptr + dst, out, mask=out_ok)
     if INDICES:
-        kl.store(i_ptr + nc * (OH * OW) + p, idx, mask=p_ok)
+        kl.store(i_ptr + dst, idx, mask=out_ok)
 
 
 @jit
@@ -174,12 +180,14 @@ def _pool_run(op: str):
         OH, OW = shape_of(y)[2:]
         if N * C * OH * OW == 0:
             return
-        block = min(POOL_BLOCK, 1 << max(0, (OH * OW - 1).bit_length()))
-        pool2d_kernel[(N * C, -(-(OH * OW) // block))](
-            x, y, ind if ind is not None else y, C, H, W, OH, OW, *kernel, *strides, pads[0][0], pads[1][0], *dil,
-            H + pads[0][1], W + pads[1][1], *strides_of(x), MAX=op == "MaxPool",
-            INCLUDE_PAD=bool(attrs.get("count_include_pad", 0)), INDICES=ind is not None,
-            COL_MAJOR=bool(attrs.get("storage_order", 0)), FP64=kind(op, x.dtype) == "fp64", BLOCK=block)
+        bw = min(POOL_BLOCK, 1 << max(0, (OW - 1).bit_length()))
+        bh = min(POOL_BLOCK // bw, 1 << max(0, (OH - 1).bit_length()))
+        pool2d_kernel[(N * C, -(-OH // bh), -(-OW // bw))](
+            x, y, ind if ind is not None else y, C, H, W, OH, OW, pads[0][0], pads[1][0], H + pads[0][1],
+            W + pads[1][1], *strides_of(x), KH=kernel[0], KW=kernel[1], sh=strides[0], sw=strides[1], dh=dil[0],
+            dw=dil[1], MAX=op == "MaxPool", INCLUDE_PAD=bool(attrs.get("count_include_pad", 0)),
+            INDICES=ind is not None, COL_MAJOR=bool(attrs.get("storage_order", 0)), FP64=kind(op, x.dtype) == "fp64",
+            BLOCK_H=bh, BLOCK_W=bw)
     return run
 
 
