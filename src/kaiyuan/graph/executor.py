@@ -157,9 +157,8 @@ class Plan:
         padded input copy), which the step then keeps for its replays. A step that made no
         launch, or wrote device memory outside its launches (the capture is not `pure`), did
         host-side work: it keeps running its OpDef."""
-        if not launches or not getattr(launches, "pure", True):
+        if not launches or not launches.pure:
             return None, []
-        fresh = [b for b in getattr(launches, "allocated", ()) if b.address is not None]
         used = {}
         for launch in launches:
             for address, offset in launch.pointers():
@@ -168,7 +167,7 @@ class Plan:
                 a = address + offset
                 if self._owns(a):
                     continue
-                owner = next((b for b in fresh if b.address <= a < b.address + max(b.nbytes, 1)), None)
+                owner = launches.owner_of(a)
                 if owner is None:
                     return None, []
                 used[id(owner)] = owner

@@ -40,9 +40,9 @@ import os
 
 import numpy as np
 
-from ..runtime.backend import Buffer, PointerArg, ScalarArg
+from ..runtime.backend import PointerArg, ScalarArg
 from ..runtime.capture import capture, capturing, record
-from ..runtime.interop import as_kernel_pointer, uses_host_allocator_layout
+from ..runtime.interop import byte_bounds, wrap_host_array
 from ..runtime.memory import caching_allocator
 from ..runtime.registry import default_device
 from ..runtime.stream import current_stream
@@ -122,7 +122,7 @@ def _signature(args, kwargs):
         elif t is np.ndarray:
             addr = v.ctypes.data
             key.append((v.shape, v.strides, v.dtype, addr % 16, v.flags.writeable))
-            span = (addr, addr + v.nbytes) if v.flags.c_contiguous else _span(addr, v.shape, v.strides, v.itemsize)
+            span = (addr, addr + v.nbytes) if v.flags.c_contiguous else byte_bounds(v)
             arrays.append((pos, v, addr, span))
         elif t is Tensor:
             base = v.buffer.address
@@ -139,15 +139,6 @@ def _signature(args, kwargs):
     if len(arrays) > 1:  # which arrays share memory changes what the op may do (in place, copies)
         key.append(_overlaps(arrays))
     return tuple(key), arrays  # (every part is hashable: scalars, tuples of them, numpy dtypes)
-
-
-def _span(addr, shape, strides, itemsize):
-    """[lo, hi) bytes of a strided numpy array whose element [0, ...] is at `addr`."""
-    if 0 in shape:
-        return addr, addr
-    lo = addr + sum(s * (n - 1) for n, s in zip(shape, strides) if s < 0)
-    hi = addr + sum(s * (n - 1) for n, s in zip(shape, strides) if s > 0) + itemsize
-    return lo, hi
 
 
 def _overlaps(arrays) -> tuple:
@@ -170,12 +161,10 @@ def _overlap(a, b) -> bool:
 class _Plan:
     """Recorded launches with their pointer arguments as (slot, byte offset) templates."""
 
-    __slots__ = ("device", "launches", "scratch", "result", "host_layout", "slots", "bound", "allocator")
+    __slots__ = ("device", "launches", "scratch", "result", "slots", "bound", "allocator")
 
     def __init__(self, device, launches, scratch, result):
         self.device, self.launches, self.scratch, self.result = device, launches, scratch, result
-        # the host allocator's buffers for borrowed arrays can be built here directly
-        self.host_layout = uses_host_allocator_layout(device.allocator)
         self.slots = [a[0] for _, _, tmpl in launches for a in tmpl if type(a) is not ScalarArg]
         self.bound = None  # (pointer addresses, bound launches) of the last synchronous replay
         self.allocator = caching_allocator(device)
@@ -188,7 +177,6 @@ class _Plan:
         device = _device_of(launches)
         if device is None:
             return None
-        fresh = [(b, b.address) for b in launches.allocated if b.address is not None]
         buffers: list = []  # the fresh buffers the launches use, in first-use order
         templates = []
         for launch in launches:
@@ -199,7 +187,7 @@ class _Plan:
                     continue
                 if type(a) is not PointerArg or a.buffer.address is None:
                     return None
-                slot = _slot(a.buffer.address + a.offset, arrays, fresh, buffers)
+                slot = _slot(a.buffer.address + a.offset, arrays, launches, buffers)
                 if slot is None:
                     return None
                 tmpl.append((slot, a.dtype))
@@ -227,7 +215,7 @@ class _Plan:
             for replay in self.bound[1]:
                 replay()
             return self._result(args, kwargs, scratch)
-        bases = {pos: _base(v, addr, self.device, self.host_layout) for pos, v, addr, _ in arrays}
+        bases = {pos: _base(v, addr, self.device) for pos, v, addr, _ in arrays}
         bound = []
         for program, grid, tmpl in self.launches:
             launch_args = [a if type(a) is ScalarArg else _pointer(a, bases, scratch) for a in tmpl]
@@ -265,26 +253,24 @@ def _device_of(launches):
     return dev if dev.is_host else None
 
 
-def _slot(address, arrays, fresh, buffers):
+def _slot(address, arrays, launches, buffers):
     """(("arg", position) | ("new", index), byte offset) of a pointer, or None when it is not in
-    exactly one array argument or fresh buffer."""
+    exactly one array argument or buffer allocated during the call (`buffers` collects those)."""
     hits = [(("arg", pos), address - first) for pos, _, first, (lo, hi) in arrays if lo <= address < hi]
-    for b, lo in fresh:
-        if lo <= address < lo + max(b.nbytes, 1):
-            if not any(x is b for x in buffers):
-                buffers.append(b)
-            index = next(i for i, x in enumerate(buffers) if x is b)
-            hits.append((("new", index), address - lo))
+    b = launches.owner_of(address)
+    if b is not None:
+        if not any(x is b for x in buffers):
+            buffers.append(b)
+        hits.append((("new", next(i for i, x in enumerate(buffers) if x is b)), address - b.address))
     return hits[0] if len(hits) == 1 else None
 
 
-def _base(v, addr, device, host_layout) -> PointerArg:
+def _base(v, addr, device) -> PointerArg:
     """A pointer at element [0, ...] of an array argument (dtype left to the templates)."""
     if type(v) is Tensor:
         return PointerArg(v.buffer, v.offset, v.dtype)
-    if host_layout and v.flags.c_contiguous:  # what interop.wrap_host_array builds, without its lookups
-        return PointerArg(Buffer(device, v.nbytes, v.reshape(-1).view(np.uint8), owner=v, address=addr), 0, None)
-    return as_kernel_pointer(v, device)[0]
+    buffer, offset = wrap_host_array(v, device, addr)
+    return PointerArg(buffer, offset, None)
 
 
 def _pointer(slot_dtype, bases, scratch):

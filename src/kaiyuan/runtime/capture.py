@@ -39,6 +39,13 @@ class Launches(list):
         super().__init__()
         self.pure, self.allocated, self.parent = True, [], parent
 
+    def owner_of(self, address: int):
+        """The buffer allocated in the block whose bytes hold `address`, or None."""
+        for b in self.allocated:
+            if b.address is not None and b.address <= address < b.address + max(b.nbytes, 1):
+                return b
+        return None
+
 
 @dataclass
 class Launch:

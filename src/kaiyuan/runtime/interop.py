@@ -113,11 +113,12 @@ def host_device() -> Device:
                       hint="see `kaiyuan devices`; pass ky tensors created on your device instead")
 
 
-def wrap_host_array(arr: np.ndarray, device: Device) -> tuple[Buffer, int]:
-    """Borrow `arr`'s memory as a Buffer of `device`; returns it and the byte offset of arr[0,...]."""
+def wrap_host_array(arr: np.ndarray, device: Device, address: int | None = None) -> tuple[Buffer, int]:
+    """Borrow `arr`'s memory as a Buffer of `device`; returns it and the byte offset of arr[0,...].
+    `address`: arr's data address when the caller has it already (it costs ~1 us to ask numpy)."""
     allocator = device.allocator
-    if uses_host_allocator_layout(allocator):
-        fast = _fast_host_buffer(arr, device)
+    if _uses_host_allocator_layout(allocator):
+        fast = _fast_host_buffer(arr, device, address)
         if fast is not None:
             return fast
     buffer = allocator.wrap_host(arr)
@@ -126,7 +127,7 @@ def wrap_host_array(arr: np.ndarray, device: Device) -> tuple[Buffer, int]:
     return buffer, arr.ctypes.data - byte_bounds(arr)[0]
 
 
-def uses_host_allocator_layout(allocator) -> bool:
+def _uses_host_allocator_layout(allocator) -> bool:
     """True for kaiyuan.backends.host's allocator, whose handles the fast path rebuilds.
 
     Looked up in sys.modules rather than imported: the runtime never imports backends (a backend
@@ -135,10 +136,11 @@ def uses_host_allocator_layout(allocator) -> bool:
     return host is not None and type(allocator).wrap_host is host.HostAllocator.wrap_host
 
 
-def _fast_host_buffer(arr: np.ndarray, device: Device) -> tuple[Buffer, int] | None:
+def _fast_host_buffer(arr: np.ndarray, device: Device, address: int | None = None) -> tuple[Buffer, int] | None:
     """The HostAllocator's handle (uint8 array over the byte bounds), built from a contiguous root."""
     if arr.flags.c_contiguous:
-        return Buffer(device, arr.nbytes, arr.reshape(-1).view(np.uint8), owner=arr, address=arr.ctypes.data), 0
+        address = arr.ctypes.data if address is None else address
+        return Buffer(device, arr.nbytes, arr.reshape(-1).view(np.uint8), owner=arr, address=address), 0
     root = arr
     while isinstance(root.base, np.ndarray):
         root = root.base
