@@ -47,3 +47,68 @@ def test_a_failed_assert_names_the_launch_in_the_batch():
         with pytest.raises(ky.DeviceAssertError, match="y must stay positive") as e:
             replay()                                     # y = 0.0: the check fails
         assert e.value.launch_index == 1
+
+
+@ky.jit
+def block_sum(x_ptr, out_ptr, n, BLOCK: kl.constexpr):
+    # one program: out[0] = sum(x[:n]) — reads what every thread wrote in the launch before
+    acc = kl.zeros((BLOCK,), kl.float32)
+    for start in range(0, n, BLOCK):
+        offs = start + kl.arange(0, BLOCK)
+        acc += kl.load(x_ptr + offs, mask=offs < n, other=0.0)
+    kl.store(out_ptr + kl.arange(0, 1), kl.sum(acc, axis=0) + kl.zeros((1,), kl.float32))
+
+
+@ky.jit
+def add_scalar_at(x_ptr, s_ptr, n, BLOCK: kl.constexpr):
+    # x += s[0], every program: reads what one thread wrote in the launch before
+    offs = kl.program_id(0) * BLOCK + kl.arange(0, BLOCK)
+    m = offs < n
+    s = kl.load(s_ptr + offs * 0, mask=m)
+    kl.store(x_ptr + offs, kl.load(x_ptr + offs, mask=m) + s, mask=m)
+
+
+def test_one_region_orders_single_and_multi_program_launches():
+    # multi (8 programs) -> single -> single -> multi: the barriers between the kinds must make
+    # each launch see all of the previous one, whichever thread ran it
+    with ky.device("cpu"):
+        n = 1000
+        x, y = np.arange(n, dtype=np.float32), np.zeros(n, np.float32)
+        s, t = np.zeros(1, np.float32), np.zeros(1, np.float32)
+        with capture() as launches:
+            axpy[(8,)](x, y, 1.0, n, BLOCK=128)          # y += x       (multi)
+            block_sum[(1,)](y, s, n, BLOCK=128)          # s = sum(y)   (single, thread 0)
+            block_sum[(1,)](s, t, 1, BLOCK=128)          # t = s        (single, after the last)
+            add_scalar_at[(8,)](y, t, n, BLOCK=128)      # y += t       (multi)
+        for _ in range(3):
+            y0 = y.copy()
+            replay_list(launches)()
+            y1 = y0 + x
+            np.testing.assert_allclose(s, [y1.sum(dtype=np.float64)], rtol=1e-5)
+            np.testing.assert_allclose(t, s)
+            np.testing.assert_allclose(y, y1 + s[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize("failing_grid", [1, 2])
+def test_nothing_runs_after_the_launch_that_failed(failing_grid):
+    # the failing launch is a single program (thread 0, no barrier after it) or a multi-program
+    # one; the launches after it, single and multi, must not run
+    with ky.device("cpu"):
+        x, y = np.ones(64, np.float32), np.zeros(64, np.float32)
+        z = np.zeros(64, np.float32)
+        with capture() as launches:
+            axpy[(2,)](x, y, 1.0, 64, BLOCK=32)                      # 0: y = 1
+            check_positive[(failing_grid,)](y, 64, BLOCK=64 // failing_grid)  # 1: passes now
+            axpy[(1,)](x, z, 1.0, 64, BLOCK=64)                      # 2: z += 1 (single)
+            axpy[(2,)](x, z, 1.0, 64, BLOCK=32)                      # 3: z += 1 (multi)
+        np.testing.assert_array_equal(z, 2.0)
+        replay = replay_list(launches)
+        y[:] = -2.0                                                  # launch 0 leaves y = -1
+        with pytest.raises(ky.DeviceAssertError, match="y must stay positive") as e:
+            replay()
+        assert e.value.launch_index == 1
+        np.testing.assert_array_equal(y, -1.0)
+        np.testing.assert_array_equal(z, 2.0)                        # 2 and 3 did not run
+        y[:] = 0.0                                                   # and the list still runs
+        replay()
+        np.testing.assert_array_equal(z, 4.0)

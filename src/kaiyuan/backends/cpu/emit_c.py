@@ -4,6 +4,9 @@ Layout of the output:
   prelude.h                                   (math, bf16, atomics, the assert slot)
   static inline void ky_program(args..., px, py, pz, gx, gy, gz)   one program of the grid
   int64_t ky_launch(const uint64_t *args, gx, gy, gz)              all programs, OpenMP
+  int64_t ky_range(args, gx, gy, gz, t0, t1)                       programs t0..t1-1 of the grid
+                                                                   (one thread; ky_run_list's part)
+  int64_t ky_error_slot(reset)                                     the assert slot (ky_run_list)
   const char *ky_signature(void), ky_assert_text(k)                self-description for load()
 
 Values: scalars are C locals; tile values live in loop bodies as scalar temporaries (`t12`), and
@@ -85,7 +88,13 @@ class Emitter:
         if is_cheap(v, self.plan):
             return self.lane(v.owner, idx)
         if v in self.plan.arrays or v in self.alias:
-            return f"{self.aname(v)}[{flat(idx, shape_of(v.type))}]"
+            shape = shape_of(v.type)
+            if len(shape) < 2:
+                return f"{self.aname(v)}[{flat(idx, shape)}]"
+            # row pointer, then the lane: gcc's data-ref analysis takes `a[(i0) * 64 + i1]` read
+            # under a store mask for a gather (vgatherdps, ~1 element per cycle on Zen 4) and
+            # `(a + (i0) * 64)[i1]` for the contiguous masked load it is
+            return f"({self.aname(v)} + ({flat(idx[:-1], shape[:-1])}) * {shape[-1]})[{idx[-1]}]"
         raise UnsupportedError(f"internal: tile value of {v.owner.name} has no storage")
 
     # ---------------------------------------------------------------- one lane of a tile op
@@ -326,6 +335,18 @@ class Emitter:
             f"        {call}(int32_t)(t % gx), (int32_t)((t / gx) % gy), (int32_t)(t / (gx * gy)), "
             "(int32_t)gx, (int32_t)gy, (int32_t)gz);",
             "    return ky_err_op;",
+            "}",
+            "int64_t ky_range(const uint64_t *args, int64_t gx, int64_t gy, int64_t gz, int64_t t0, int64_t t1) {",
+            *unpack,
+            "    ky_failed_here = 0;",
+            "    for (int64_t t = t0; t < t1; t++)",
+            f"        {call}(int32_t)(t % gx), (int32_t)((t / gx) % gy), (int32_t)(t / (gx * gy)), "
+            "(int32_t)gx, (int32_t)gy, (int32_t)gz);",
+            "    return ky_failed_here;",
+            "}",
+            "int64_t ky_error_slot(int64_t reset) {",
+            "    if (reset) __atomic_store_n(&ky_err_op, -1, __ATOMIC_RELAXED);",
+            "    return __atomic_load_n(&ky_err_op, __ATOMIC_ACQUIRE);",
             "}",
         ])
 

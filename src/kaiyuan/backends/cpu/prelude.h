@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <math.h>
+#include <omp.h>
 
 typedef uint16_t ky_bf16;
 
@@ -135,8 +136,10 @@ static inline float ky_log2f(float x) {
 /* ---- device assert: first failing (op, program) wins */
 static int64_t ky_err_op = -1;
 static int64_t ky_err_pid[3];
+static __thread int64_t ky_failed_here;  /* this thread's programs failed one (ky_range's result) */
 static void ky_fail(int64_t op, int32_t x, int32_t y, int32_t z) {
     int64_t expected = -1;
+    ky_failed_here = 1;
     if (__atomic_compare_exchange_n(&ky_err_op, &expected, -2, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         ky_err_pid[0] = x; ky_err_pid[1] = y; ky_err_pid[2] = z;
         __atomic_store_n(&ky_err_op, op, __ATOMIC_RELEASE);
@@ -179,15 +182,60 @@ static inline float ky_tanhf(float x) {
     return x == x ? r : x;
 }
 
-/* A captured launch list replayed in one call (CpuProgram.bind_list): fns[i] is some kernel's
-   ky_launch, args[i] its packed argument words, grids[3i..3i+2] its grid. Stops at the first
-   launch that reports a failed assert: *failed = its index, the return value its assert slot. */
-typedef int64_t (*ky_launch_fn)(const uint64_t *, int64_t, int64_t, int64_t);
-int64_t ky_run_list(int64_t n, void *const *fns, const uint64_t *const *args, const int64_t *grids,
-                    int64_t *failed) {
+/* A captured launch list replayed in one call (CpuProgram.bind_list), in ONE OpenMP parallel
+   region: ranges[i] is some kernel's ky_range, slots[i] its ky_error_slot, args[i] its packed
+   argument words, grids[3i..3i+2] its grid. Each thread runs its static share of a launch's
+   programs; a barrier separates two launches unless both are single programs (those run on
+   thread 0, in order). Starting a region wakes the sleeping worker threads, which on a VM with
+   GOMP_SPINCOUNT=0 cost 50-100 us per launch; a barrier between threads that are all awake costs
+   far less. Stops at the first launch that reports a failed assert: *failed = its index, the
+   return value its assert slot. Threads leave the loop only right after a barrier, where they
+   all read the same `stop` (the smallest failing index: a launch started after the barrier can
+   only set it to its own index, which does not end the loop), so no thread waits at a barrier
+   the others have left. */
+typedef int64_t (*ky_range_fn)(const uint64_t *, int64_t, int64_t, int64_t, int64_t, int64_t);
+typedef int64_t (*ky_slot_fn)(int64_t);
+static inline void ky_stop_at(int64_t *stop, int64_t i) {
+    int64_t cur = __atomic_load_n(stop, __ATOMIC_ACQUIRE);
+    while (i < cur && !__atomic_compare_exchange_n(stop, &cur, i, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {}
+}
+int64_t ky_run_list(int64_t n, void *const *ranges, void *const *slots, const uint64_t *const *args,
+                    const int64_t *grids, int64_t *failed) {
+    int multi = 0;
     for (int64_t i = 0; i < n; i++) {
-        int64_t err = ((ky_launch_fn)fns[i])(args[i], grids[3 * i], grids[3 * i + 1], grids[3 * i + 2]);
-        if (err >= 0) { *failed = i; return err; }
+        ((ky_slot_fn)slots[i])(1);
+        multi |= grids[3 * i] * grids[3 * i + 1] * grids[3 * i + 2] > 1;
     }
-    return -1;
+    int64_t stop = INT64_MAX;
+    if (!multi || omp_get_max_threads() == 1) {
+        for (int64_t i = 0; i < n && stop == INT64_MAX; i++) {
+            const int64_t *g = grids + 3 * i;
+            if (((ky_range_fn)ranges[i])(args[i], g[0], g[1], g[2], 0, g[0] * g[1] * g[2])) stop = i;
+        }
+    } else {
+        #pragma omp parallel
+        {
+            const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+            int64_t prev = 1;
+            for (int64_t i = 0; i < n; i++) {
+                const int64_t *g = grids + 3 * i;
+                const int64_t total = g[0] * g[1] * g[2];
+                if (i > 0 && (total > 1 || prev > 1)) {
+                    #pragma omp barrier
+                    if (__atomic_load_n(&stop, __ATOMIC_ACQUIRE) < i) break;  /* the same for all */
+                }
+                prev = total;
+                int64_t lo = total * id / nt, hi = total * (id + 1) / nt;
+                if (total == 1) { lo = 0; hi = id == 0; }
+                /* past a failure nothing more runs (thread 0 may meet one in a run of single
+                   programs, which has no barrier to leave at: it skips them until the next) */
+                if (lo < hi && __atomic_load_n(&stop, __ATOMIC_ACQUIRE) == INT64_MAX &&
+                    ((ky_range_fn)ranges[i])(args[i], g[0], g[1], g[2], lo, hi))
+                    ky_stop_at(&stop, i);
+            }
+        }
+    }
+    if (stop == INT64_MAX) return -1;
+    *failed = stop;
+    return ((ky_slot_fn)slots[stop])(0);
 }

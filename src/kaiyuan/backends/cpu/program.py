@@ -81,6 +81,8 @@ class CpuProgram(Program):
         self._convert = [_converter(t) for t in self.arg_types]
         self._words = ctypes.c_uint64 * max(1, len(self.arg_types))
         self._fn = lib.ky_launch
+        self._range = ctypes.cast(lib.ky_range, ctypes.c_void_p).value  # for ky_run_list
+        self._slot = ctypes.cast(lib.ky_error_slot, ctypes.c_void_p).value
         self._fn.restype = ctypes.c_int64
         self._fn.argtypes = [self._words, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
 
@@ -115,23 +117,26 @@ class CpuProgram(Program):
     @classmethod
     def bind_list(cls, launches):
         """Launches of cpu programs replayed by one C call (`ky_run_list`, in every kernel's
-        prelude): the per-launch cost drops from a ctypes call to a C function call."""
+        prelude): one OpenMP region for the whole list, with a barrier between launches, instead
+        of one region (and one wake-up of the worker threads) per launch."""
         words = [l.program._words(*[c(a) for c, a in zip(l.program._convert, l.args)]) for l in launches]
         n = len(launches)
-        fns = (ctypes.c_void_p * n)(*[ctypes.cast(l.program._fn, ctypes.c_void_p).value for l in launches])
+        ranges = (ctypes.c_void_p * n)(*[l.program._range for l in launches])
+        slots = (ctypes.c_void_p * n)(*[l.program._slot for l in launches])
         args = (ctypes.c_void_p * n)(*[ctypes.addressof(w) for w in words])
         grids = (ctypes.c_int64 * (3 * n))(*[g for l in launches for g in l.grid])
         failed = ctypes.c_int64(-1)
         run = launches[0].program.lib.ky_run_list
         run.restype = ctypes.c_int64
-        run.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        refs = (words, fns, args, grids, failed)  # kept alive by the closure
+        run.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 5
+        refs = (words, ranges, slots, args, grids, failed)  # kept alive by the closure
+        programs = [l.program for l in launches]  # not the launches: their buffers may be reused
 
         def replay():
-            err = run(n, refs[1], refs[2], refs[3], ctypes.byref(failed))
+            err = run(n, refs[1], refs[2], refs[3], refs[4], ctypes.byref(failed))
             if err >= 0:
                 try:
-                    launches[failed.value].program._raise_assert(err)
+                    programs[failed.value]._raise_assert(err)
                 except DeviceAssertError as e:
                     e.launch_index = failed.value
                     raise
