@@ -166,3 +166,37 @@ def test_switched_off(rng):
         assert counts(ky.ops.matmul) == before
     finally:
         _replay.set_enabled(old)
+
+
+def test_kept_results_and_threads_sharing_a_plan(rng):
+    """Scratch stays with the plan between calls, the result does not: results kept by the caller
+    (so the next call's result lands elsewhere) stay intact, and two threads replaying the same
+    padded conv at once (one of them gets fresh scratch) both get their own answer."""
+    import threading
+
+    def conv_ref(x, w):
+        return torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), padding=1).numpy()
+
+    kept = []
+    for _ in range(6):
+        x, w = fresh(rng, (1, 8, 17, 17), (16, 8, 3, 3))
+        kept.append((ky.ops.conv2d(x, w, padding=1), conv_ref(x, w)))
+    for got, want in kept:
+        close(got, want)
+    errors = []
+
+    def worker(seed):
+        r = np.random.default_rng(seed)
+        try:
+            for _ in range(20):
+                x, w = fresh(r, (1, 8, 17, 17), (16, 8, 3, 3))
+                close(ky.ops.conv2d(x, w, padding=1), conv_ref(x, w))
+        except AssertionError as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in (1, 2, 3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]

@@ -4,7 +4,9 @@ kernel launches it made then, pointed at the new arrays, instead of running its 
 Why: an eager op's launch path is Python — checking inputs, choosing the device, the autotune
 key, binding and specialising each kernel argument, converting them for the backend — about
 0.1-0.15 ms per call on a 2-core VM, against 13 us for torch.nn.functional.conv2d. For
-attention at batch 1 and 128 tokens (0.4 ms of kernel) that is a quarter of the call.
+attention at batch 1 and 128 tokens (0.4 ms of kernel) that is a quarter of the call. A plan hit
+costs ~15 us of Python (warm caches; several times that right after a kernel has streamed a few
+MB through the caches, which is why every dict, lock and helper object on the path counts).
 
 How (the idea of CUDA graphs, per call signature):
     signature   each argument's type, shape, strides, dtype, device, the alignment of its address
@@ -19,13 +21,15 @@ How (the idea of CUDA graphs, per call signature):
                 array argument, or a buffer the caching allocator handed out during the call (its
                 result, or scratch such as conv2d's padded input copy). Otherwise the signature is
                 marked "run as usual" for good.
-    replay      later calls allocate the call's buffers again (same sizes, from the caching
-                allocator), rebuild the pointer arguments at the same byte offsets into the new
-                arrays, and submit the recorded launches on the current stream (recorded in turn
-                by an enclosing capture, so the graph executor still sees them). The result comes
-                back as the op gave it: the `out` argument itself, or the new result buffer seen
-                with the recorded shape, strides and dtype, as a numpy array, ky.Tensor or torch
-                tensor like the inputs.
+    replay      later calls allocate the result again (same size, from the caching allocator;
+                scratch stays with the plan between synchronous calls), rebuild the pointer
+                arguments at the same byte offsets into the new arrays, and submit the recorded
+                launches on the current stream (recorded in turn by an enclosing capture, so the
+                graph executor still sees them). Calls whose arrays and buffers have addresses
+                seen in one of the last MAX_BOUND calls run the launches bound then, as one
+                backend call. The result comes back as the op gave it: the `out` argument
+                itself, or the new result buffer seen with the recorded shape, strides and
+                dtype, as a numpy array, ky.Tensor or torch tensor like the inputs.
 
 A plan stands for a call exactly when the op's launches depend only on the signature: ops opt in
 with `@replayable` after checking that they do no host-side work apart from launches (numpy
@@ -37,19 +41,21 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 
 import numpy as np
 
 from ..runtime.backend import PointerArg, ScalarArg
-from ..runtime.capture import capture, capturing, record
-from ..runtime.interop import byte_bounds, wrap_host_array
+from ..runtime.capture import Launch, capture, capturing, record, replay_list
+from ..runtime.interop import byte_bounds, data_address, wrap_host_array
 from ..runtime.memory import caching_allocator
 from ..runtime.registry import default_device
-from ..runtime.stream import current_stream
+from ..runtime.stream import current_stream, on_default_stream
 from ..runtime.tensor import Tensor
 from ._common import _AUTOTUNE
 
 MAX_PLANS = 256  # per op; the table is cleared when full (a model's shapes are far fewer)
+MAX_BOUND = 4  # bound launch lists per plan (a result alternating between blocks needs two)
 _SCALARS = (int, float, bool, str, type(None))
 _STATS: dict[str, dict[str, int]] = {}
 
@@ -120,7 +126,7 @@ def _signature(args, kwargs):
         if t in _SCALARS:
             key.append((t, v))
         elif t is np.ndarray:
-            addr = v.ctypes.data
+            addr = data_address(v)
             key.append((v.shape, v.strides, v.dtype, addr % 16, v.flags.writeable))
             span = (addr, addr + v.nbytes) if v.flags.c_contiguous else byte_bounds(v)
             arrays.append((pos, v, addr, span))
@@ -161,13 +167,22 @@ def _overlap(a, b) -> bool:
 class _Plan:
     """Recorded launches with their pointer arguments as (slot, byte offset) templates."""
 
-    __slots__ = ("device", "launches", "scratch", "result", "slots", "bound", "allocator")
+    __slots__ = ("device", "launches", "scratch", "result", "slots", "bound", "allocator", "held", "busy",
+                 "fresh")
 
     def __init__(self, device, launches, scratch, result):
         self.device, self.launches, self.scratch, self.result = device, launches, scratch, result
         self.slots = [a[0] for _, _, tmpl in launches for a in tmpl if type(a) is not ScalarArg]
-        self.bound = None  # (pointer addresses, bound launches) of the last synchronous replay
+        # {(array addresses, buffer addresses): one callable replaying the launches bound then}
+        self.bound: dict = {}
         self.allocator = caching_allocator(device)
+        # Scratch (every fresh buffer but the result) is kept by the plan between synchronous
+        # calls: a buffer from the caching allocator costs ~10 us of Python per call (its
+        # finalizer, size class, lock), and a held one keeps its address, so the bound launches
+        # stay valid. `busy` guards it against a second thread replaying the same plan.
+        self.fresh = tuple(i == result[1] and result[0] != "arg" for i in range(len(scratch)))
+        self.held = None
+        self.busy = threading.Lock()
 
     @classmethod
     def make(cls, launches, args, kwargs, arrays, result):
@@ -198,33 +213,41 @@ class _Plan:
         return cls(device, templates, [b.nbytes for b in buffers], res)
 
     def run(self, args, kwargs, arrays):
-        alloc = self.allocator.alloc
-        scratch = [alloc(n) for n in self.scratch]
-        stream = current_stream(self.device)
-        # Synchronous and not captured: when every pointer has the address it had last time (a
-        # loop over the same arrays; the caching allocator hands back the same blocks), the
-        # launches bound then (arguments already converted for the backend) run as they are.
-        direct = stream.is_default and not capturing()
-        if direct:
-            firsts = {pos: addr for pos, _, addr, _ in arrays}
-            try:
-                addrs = tuple(firsts[w] + off if k == "arg" else scratch[w].address + off for (k, w), off in self.slots)
-            except TypeError:  # a buffer without a host address
-                direct = False
-        if direct and self.bound is not None and self.bound[0] == addrs:
-            for replay in self.bound[1]:
-                replay()
+        # Synchronous and not captured: scratch is the plan's own, and when every array has the
+        # address it had in an earlier call (a loop over the same arrays; results alternating
+        # between two blocks), the launches bound then (arguments already converted for the
+        # backend, one backend call) run as they are.
+        direct = not capturing() and on_default_stream(self.device) and self.busy.acquire(blocking=False)
+        if not direct:
+            return self._launch(args, kwargs, arrays, [self.allocator.alloc(n) for n in self.scratch], False)
+        try:
+            if self.held is None:
+                self.held = [None if f else self.allocator.alloc(n) for f, n in zip(self.fresh, self.scratch)]
+            scratch = [self.allocator.alloc(n) if h is None else h for n, h in zip(self.scratch, self.held)]
+            key = (tuple(a[2] for a in arrays), tuple(b.address for b in scratch))
+            replay = self.bound.get(key)
+            if replay is None:
+                return self._launch(args, kwargs, arrays, scratch, key)
+            replay()
             return self._result(args, kwargs, scratch)
+        finally:
+            self.busy.release()
+
+    def _launch(self, args, kwargs, arrays, scratch, key):
+        """Bind the templates to this call's arrays and buffers and submit them on the current
+        stream (recorded by an enclosing capture); `key`: keep the bound launches under it."""
         bases = {pos: _base(v, addr, self.device) for pos, v, addr, _ in arrays}
+        stream = current_stream(self.device)
         bound = []
         for program, grid, tmpl in self.launches:
             launch_args = [a if type(a) is ScalarArg else _pointer(a, bases, scratch) for a in tmpl]
             stream.submit(lambda p=program, g=grid, la=launch_args: p.launch(g, la))
             record(program, grid, launch_args)
-            if direct:
-                bound.append(program.bind(grid, launch_args))
-        if direct:
-            self.bound = (addrs, bound)
+            bound.append(Launch(program, grid, launch_args))
+        if key:
+            if len(self.bound) >= MAX_BOUND:
+                self.bound.clear()
+            self.bound[key] = replay_list(bound)  # (holds converted words, not the buffers)
         return self._result(args, kwargs, scratch)
 
     def _result(self, args, kwargs, scratch):

@@ -167,6 +167,13 @@ def current_stream(device=None) -> Stream:
     return s if s is not None and s.device is dev else default_stream(dev)
 
 
+def on_default_stream(device) -> bool:
+    """Is `device`'s current stream in this thread its default stream (no `with ky.stream(s)`)?
+    The cheap question of the eager launch plans' hot path (`device`: a Device)."""
+    stacks = _local.__dict__.get("stacks")
+    return not (stacks and stacks.get(device.name))
+
+
 @contextmanager
 def stream(s: Stream | None):
     """Make `s` the current stream of its device in this thread (`None`: no change)."""
