@@ -427,3 +427,42 @@ def test_a_disk_entry_the_prune_now_rules_out_is_retuned(interp, private_cache, 
     t = tuned(prune_configs_by=no32)
     launch(t)
     assert sorted(timed) == [16, 64] and t.best_config.kwargs == {"BLOCK": 64}
+
+
+# ------------------------------------------------------------------------------- compiling
+
+
+def test_compile_only_compiles_and_runs_nothing(interp):
+    from kaiyuan.compiler.jit import compile_only
+
+    k = ky.jit(scale.fn)
+    x, out = np.arange(64, dtype=np.float32), np.zeros(64, np.float32)
+    with compile_only():
+        kernel = k[(4,)](x, out, 64, 2.0, BLOCK=16)
+    assert isinstance(kernel, ky.CompiledKernel) and len(k.cache) == 1
+    assert not out.any()                                   # nothing ran
+    k[(4,)](x, out, 64, 2.0, BLOCK=16)                     # the real launch finds it compiled
+    assert len(k.cache) == 1
+    np.testing.assert_allclose(out, x * 2.0)
+
+
+def test_candidates_are_compiled_before_timing(interp, timed, monkeypatch):
+    """Every candidate's kernel is built (in worker threads) before any is timed, and the
+    precompile runs nothing: the caller's output is written once, by the winner."""
+    import threading
+
+    monkeypatch.setattr(autotune_mod.os, "cpu_count", lambda: 4)
+    t = tuned()
+    jit = t.__ky_jit_fn__
+    threads = set()
+    real = type(jit).kernel_for
+
+    def spy(self, specs, device):
+        threads.add(threading.current_thread().name)
+        return real(self, specs, device)
+
+    monkeypatch.setattr(type(jit), "kernel_for", spy)
+    launch(t)
+    assert timed == [16, 32, 64] and len(jit.cache) == 3
+    assert {key[0] for key in jit.cache} == {"interp"}      # the workers saw the caller's device
+    assert any(n.startswith("kaiyuan-autotune") for n in threads), threads

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -28,6 +30,19 @@ from ..runtime.tensor import Tensor
 from .pipeline import CompiledKernel, compile_module
 
 _NP_DTYPES = {d.np: d for d in _TABLE if d.kind != "uint" or d.np.kind == "u"}
+_compile_only = threading.local()
+
+
+@contextmanager
+def compile_only():
+    """Launches this thread makes inside the block compile (or find) their kernel and return it
+    without running anything: the autotuner compiles its candidates in parallel this way."""
+    old = _compile_only.__dict__.get("on", False)
+    _compile_only.on = True
+    try:
+        yield
+    finally:
+        _compile_only.on = old
 
 # Launch options Triton accepts that mean nothing on our backends (kept for compatibility).
 _LAUNCH_OPTIONS = {"num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion", "debug",
@@ -108,6 +123,8 @@ class JITFunction:
             raise
 
     def _run(self, args, kwargs, grid):
+        if _compile_only.__dict__.get("on"):
+            return self._kernel_only(args, kwargs)
         memo = self._last
         if memo is not None and memo.matches(args, kwargs):
             values, launch_args, device, kernel = memo.values, memo.launch_args, memo.device, memo.kernel
@@ -139,6 +156,14 @@ class JITFunction:
         if _capture._local.__dict__.get("launches") is not None:
             _capture.record(program, grid3, launch_args)
         return kernel
+
+    def _kernel_only(self, args, kwargs) -> CompiledKernel:
+        """The kernel a launch with these arguments runs, compiled if need be; nothing runs."""
+        fast = self._fast_specialise(args, kwargs)
+        if fast is not None:
+            return fast[2]
+        specs, _, device = self.specialise(self.bind(args, kwargs))
+        return self.kernel_for(specs, device)
 
     # ------------------------------------------------------------------ the signature fast path
     def _layout(self, npos: int, names: tuple):
