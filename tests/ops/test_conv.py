@@ -85,6 +85,8 @@ PATH_CASES = [
     (2, 8, 9, 10, 6, 1, 1, 2, 0, 1, 1),         # 1x1 stride 2 (downsample): phase-split copy
     (1, 6, 12, 11, 9, 3, 2, (1, 2), (2, 1), (2, 3), 3),
     (2, 70, 6, 5, 66, 1, 1, 1, 0, 1, 1),        # 1x1 read in place, K = 70 (a K tail)
+    (2, 5, 9, 11, 6, 3, 3, 1, (0, 1), (1, 2), 1),  # rows sharing one pad zone, pad_w < dil_w * (KW - 1)
+    (1, 3, 6, 4, 5, 3, 3, 1, (1, 2), 1, 1),     # pad_w > dil_w * (KW - 1): two pad zones per row
 ]
 
 

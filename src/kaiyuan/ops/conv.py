@@ -21,7 +21,8 @@ Kernel
     contiguous (masked) vector load on cpu: unpadded stride-1 1x1 convs read the input in place
     (pixel j = oh * W + ow); every other conv first runs `conv2d_prep_kernel`, one pass writing a
     zero-padded, phase-split copy xs[n, c, ph, pw, qh, qw] = xpad[n, c, qh*s_h + ph, qw*s_w + pw]
-    (Wq = ceil((W + 2 pad_w) / s_w) columns, one spare row), in which tap (kh, kw) of pixel
+    (Wq = ceil((W + 2 pad_w) / s_w) columns, or W + pad_w at stride 1, where a row's right padding
+    is the next row's left padding; one spare row), in which tap (kh, kw) of pixel
     j = oh * Wq + ow is at phase plane (kh*dil_h % s_h, kw*dil_w % s_w), offset
     (kh*dil_h // s_h) * Wq + kw*dil_w // s_w + j: padding and stride cost no masks in the K loop
     (columns ow >= OW are computed and not stored). K-step addresses are recomputed from k each
@@ -321,6 +322,12 @@ def _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW, r=None, act=0):
         # stride-1 taps of phase plane (kh*dil % s, kw*dil % s): affine in j = qh * Wq + qw
         Hq = -(-(H + 2 * pad[0]) // st[0])
         Wq = -(-(W + 2 * pad[1]) // st[1])
+        if st[1] == 1 and pad[1] <= dil[1] * (KW - 1):
+            # one shared pad zone per row: the left padding of row r + 1 is the right padding of
+            # row r (a tap past the row's end lands in the next row's leading zeros), so each
+            # row carries pad_w computed-and-dropped columns instead of 2 * pad_w (28x28: 3.5%
+            # of the work, 14x14: 7%, 7x7: 11%); OW <= Wq needs pad_w <= dil_w * (KW - 1)
+            Wq = W + pad[1]
         L = st[0] * st[1] * (Hq + 1) * Wq
         spare = PREP_SPARE if not ctx.is_reference else 2 * INTERP_CONFIG["BLOCK_N"]
         src = ctx.output((N * C * L + spare,), x.dtype)
