@@ -200,3 +200,12 @@ def test_kept_results_and_threads_sharing_a_plan(rng):
     for t in threads:
         t.join()
     assert not errors, errors[0]
+
+
+def test_overlap_signature_sees_past_an_empty_array():
+    """(position, array, address, byte span) records: the first and third arrays overlap, with an
+    empty array's span between them in address order."""
+    spans = [(0, 100), (50, 50), (60, 70)]
+    arrays = [(i, None, lo, span) for i, span in enumerate(spans) for lo in [span[0]]]
+    assert (0, 2) in _replay._overlaps(arrays)
+    assert _replay._overlaps([(0, None, 0, (0, 8)), (1, None, 8, (8, 16))]) == ()

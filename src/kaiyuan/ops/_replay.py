@@ -148,17 +148,18 @@ def _signature(args, kwargs):
 
 
 def _overlaps(arrays) -> tuple:
-    """The pairs (i, j) of arrays whose byte spans overlap; () in the usual case, found by one
-    pass over the spans sorted by start."""
-    spans = sorted(a[3] for a in arrays)
-    if all(spans[i][1] <= spans[i + 1][0] or spans[i][0] == spans[i][1] for i in range(len(spans) - 1)):
-        return ()
-    return tuple((i, j) for i in range(len(arrays)) for j in range(i + 1, len(arrays))
-                 if _overlap(arrays[i][3], arrays[j][3]))
-
-
-def _overlap(a, b) -> bool:
-    return a[0] < b[1] and b[0] < a[1]
+    """The pairs (i, j) of arrays whose byte spans overlap; () in the usual case. Pairwise: an
+    op has at most a handful of arrays (a sorted sweep comparing neighbours missed an overlap
+    across an empty array's span, and cost more for three arrays)."""
+    spans = [a[3] for a in arrays]
+    pairs = []
+    for i in range(len(spans) - 1):
+        lo, hi = spans[i]
+        for j in range(i + 1, len(spans)):
+            b = spans[j]
+            if lo < b[1] and b[0] < hi:
+                pairs.append((i, j))
+    return tuple(pairs)
 
 
 # ---------------------------------------------------------------------------------- the plan
@@ -224,7 +225,7 @@ class _Plan:
             if self.held is None:
                 self.held = [None if f else self.allocator.alloc(n) for f, n in zip(self.fresh, self.scratch)]
             scratch = [self.allocator.alloc(n) if h is None else h for n, h in zip(self.scratch, self.held)]
-            key = (tuple(a[2] for a in arrays), tuple(b.address for b in scratch))
+            key = (tuple([a[2] for a in arrays]), tuple([b.address for b in scratch]))
             replay = self.bound.get(key)
             if replay is None:
                 return self._launch(args, kwargs, arrays, scratch, key)
