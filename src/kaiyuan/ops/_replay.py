@@ -168,12 +168,10 @@ def _overlaps(arrays) -> tuple:
 class _Plan:
     """Recorded launches with their pointer arguments as (slot, byte offset) templates."""
 
-    __slots__ = ("device", "launches", "scratch", "result", "slots", "bound", "allocator", "held", "busy",
-                 "fresh")
+    __slots__ = ("device", "launches", "scratch", "result", "bound", "allocator", "held", "busy", "fresh")
 
     def __init__(self, device, launches, scratch, result):
         self.device, self.launches, self.scratch, self.result = device, launches, scratch, result
-        self.slots = [a[0] for _, _, tmpl in launches for a in tmpl if type(a) is not ScalarArg]
         # {(array addresses, buffer addresses): one callable replaying the launches bound then}
         self.bound: dict = {}
         self.allocator = caching_allocator(device)
@@ -248,7 +246,7 @@ class _Plan:
         if key:
             if len(self.bound) >= MAX_BOUND:
                 self.bound.clear()
-            self.bound[key] = replay_list(bound)  # (holds converted words, not the buffers)
+            self.bound[key] = replay_list(bound)  # (cpu: holds converted words, not the buffers)
         return self._result(args, kwargs, scratch)
 
     def _result(self, args, kwargs, scratch):

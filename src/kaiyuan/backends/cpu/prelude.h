@@ -11,6 +11,7 @@
 #include <string.h>
 #include <math.h>
 #include <omp.h>
+#include <sched.h>
 
 typedef uint16_t ky_bf16;
 
@@ -194,6 +195,27 @@ static inline float ky_tanhf(float x) {
    only set it to its own index, which does not end the loop), so no thread waits at a barrier
    the others have left. */
 typedef int64_t (*ky_range_fn)(const uint64_t *, int64_t, int64_t, int64_t, int64_t, int64_t);
+/* The barrier between launches spins (then yields) instead of `omp barrier`: under
+   GOMP_SPINCOUNT=0 libgomp's barrier puts a thread that arrives first to sleep on a futex, and
+   waking it costs tens of microseconds on a VM, about what the launch it separates takes. The
+   threads of a region are all running, and a wait here is one launch's load imbalance. */
+typedef struct { int64_t count, sense; } ky_barrier;
+static inline void ky_barrier_wait(ky_barrier *b, int64_t nt, int64_t *mine) {
+    const int64_t s = *mine = 1 - *mine;
+    if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == nt) {
+        __atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&b->sense, s, __ATOMIC_RELEASE);
+        return;
+    }
+    for (int64_t spins = 0; __atomic_load_n(&b->sense, __ATOMIC_ACQUIRE) != s; spins++) {
+        if (spins > 20000) sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+        else __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        else __asm__ volatile("yield");
+#endif
+    }
+}
 typedef int64_t (*ky_slot_fn)(int64_t);
 static inline void ky_stop_at(int64_t *stop, int64_t i) {
     int64_t cur = __atomic_load_n(stop, __ATOMIC_ACQUIRE);
@@ -213,15 +235,16 @@ int64_t ky_run_list(int64_t n, void *const *ranges, void *const *slots, const ui
             if (((ky_range_fn)ranges[i])(args[i], g[0], g[1], g[2], 0, g[0] * g[1] * g[2])) stop = i;
         }
     } else {
+        ky_barrier bar = {0, 0};
         #pragma omp parallel
         {
             const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
-            int64_t prev = 1;
+            int64_t prev = 1, sense = 0;
             for (int64_t i = 0; i < n; i++) {
                 const int64_t *g = grids + 3 * i;
                 const int64_t total = g[0] * g[1] * g[2];
                 if (i > 0 && (total > 1 || prev > 1)) {
-                    #pragma omp barrier
+                    ky_barrier_wait(&bar, nt, &sense);
                     if (__atomic_load_n(&stop, __ATOMIC_ACQUIRE) < i) break;  /* the same for all */
                 }
                 prev = total;
