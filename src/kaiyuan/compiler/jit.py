@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import inspect
 import threading
+import weakref
 from contextlib import contextmanager
 
 import numpy as np
@@ -139,12 +140,15 @@ class JITFunction:
                 specs, launch_args, device = self.specialise(values)
                 kernel = self.kernel_for(specs, device)
                 self._remember(args, kwargs, kernel)
-            # Remember the launch only when these objects were launched last time as well (ids as a
-            # cheap fingerprint): an op that makes a new output per call never repeats, and a
-            # memo would hold its last output alive, so the next call could not reuse that block.
-            ids = [id(a) for a in args if type(a) not in _NUMBERS]
-            repeated = ids == self._last_ids
-            self._last_ids = ids
+            # Remember the launch only when these objects were launched last time as well: an op
+            # that makes a new output per call never repeats, and a memo would hold its last
+            # output alive, so the next call could not reuse that block. Weak references, not
+            # ids: a fresh output often gets the id of the one freed just before it.
+            objs = [a for a in args if type(a) not in _NUMBERS]
+            last = self._last_ids
+            repeated = len(last) == len(objs) and all(
+                (r() if type(r) is weakref.ref else r) is a for r, a in zip(last, objs))
+            self._last_ids = [_weak(a) for a in objs]
             reusable = repeated and all(type(a) in _REUSABLE for a in args) and all(
                 type(v) in _REUSABLE for v in kwargs.values())
             self._last = _LastLaunch(args, kwargs, values, launch_args, device, kernel) if reusable else None
@@ -363,6 +367,14 @@ _FP32, _I1 = BY_NAME["fp32"], BY_NAME["i1"]
 # Argument types whose memory cannot move while we hold them (a numpy array we reference cannot be
 # resized in place; a ky.Tensor's buffer is fixed). DLPack producers (torch) can swap storage.
 _REUSABLE = {np.ndarray, Tensor, int, float, bool, str, type(None)}
+
+
+def _weak(a):
+    """A weak reference to `a`, or `a` itself where it takes none (None, str, tuples)."""
+    try:
+        return weakref.ref(a)
+    except TypeError:
+        return a
 
 
 class _LastLaunch:
