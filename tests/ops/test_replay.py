@@ -209,3 +209,20 @@ def test_overlap_signature_sees_past_an_empty_array():
     arrays = [(i, None, lo, span) for i, span in enumerate(spans) for lo in [span[0]]]
     assert (0, 2) in _replay._overlaps(arrays)
     assert _replay._overlaps([(0, None, 0, (0, 8)), (1, None, 8, (8, 16))]) == ()
+
+
+def test_one_array_passed_as_several_arguments_replays(rng):
+    """attention(x, x, x): every pointer lies in three arguments that start together; the plan
+    takes the first, and arrays that merely overlap get a signature of their own."""
+    before = counts(ky.ops.scaled_dot_product_attention)
+    for _ in range(4):
+        (x,) = fresh(rng, (1, 2, 24, 16))
+        want = torch.nn.functional.scaled_dot_product_attention(*[torch.from_numpy(x)] * 3)
+        close(ky.ops.scaled_dot_product_attention(x, x, x), want.numpy())
+    after = counts(ky.ops.scaled_dot_product_attention)
+    assert after["plans"] == before["plans"] + 1 and after["replays"] == before["replays"] + 2
+    for _ in range(3):  # k and v overlap q but start elsewhere: not the plan above
+        (big,) = fresh(rng, (1, 2, 26, 16))
+        q, k = big[:, :, :24], big[:, :, 1:25]
+        want = torch.nn.functional.scaled_dot_product_attention(*map(torch.from_numpy, (q, k, k)))
+        close(ky.ops.scaled_dot_product_attention(q, k, k), want.numpy())

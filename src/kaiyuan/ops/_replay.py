@@ -10,17 +10,19 @@ MB through the caches, which is why every dict, lock and helper object on the pa
 
 How (the idea of CUDA graphs, per call signature):
     signature   each argument's type, shape, strides, dtype, device, the alignment of its address
-                (kernels specialise on 16-byte alignment) and which arrays overlap; scalars by
-                value; the default device and the autotune switch. Anything else (a torch tensor,
-                an unhashable argument, a tensor on a device whose memory has no host address)
-                makes the call ineligible: it runs the op as usual.
+                (kernels specialise on 16-byte alignment) and which arrays overlap (and which of
+                those start together); scalars by value; the default device and the autotune
+                switch. Anything else (a torch tensor, an unhashable argument, a tensor on a
+                device whose memory has no host address) makes the call ineligible: it runs the
+                op as usual.
     record      the first call of a signature compiles and tunes, so it runs as usual; the second
                 runs under `runtime.capture` and becomes a plan, when (a) it launched at least one
                 kernel, (b) nothing in it wrote device memory outside a launch or tuned (the
                 capture stays `pure`), and (c) every pointer it passed lies in exactly one of: an
-                array argument, or a buffer the caching allocator handed out during the call (its
-                result, or scratch such as conv2d's padded input copy). Otherwise the signature is
-                marked "run as usual" for good.
+                array argument (or several that start at the same address: one array passed
+                twice, as in attention(x, x, x)), or a buffer the caching allocator handed out
+                during the call (its result, or scratch such as conv2d's padded input copy).
+                Otherwise the signature is marked "run as usual" for good.
     replay      later calls allocate the result again (same size, from the caching allocator;
                 scratch stays with the plan between synchronous calls), rebuild the pointer
                 arguments at the same byte offsets into the new arrays, and submit the recorded
@@ -143,7 +145,10 @@ def _signature(args, kwargs):
             return None
     key.append(tuple(kwargs))
     if len(arrays) > 1:  # which arrays share memory changes what the op may do (in place, copies)
-        key.append(_overlaps(arrays))
+        pairs = _overlaps(arrays)
+        key.append(pairs)
+        if pairs:  # and which of those start at the same address (one array passed twice: q, q, q)
+            key.append(tuple(p for p in pairs if arrays[p[0]][2] == arrays[p[1]][2]))
     return tuple(key), arrays  # (every part is hashable: scalars, tuples of them, numpy dtypes)
 
 
@@ -277,8 +282,13 @@ def _device_of(launches):
 
 def _slot(address, arrays, launches, buffers):
     """(("arg", position) | ("new", index), byte offset) of a pointer, or None when it is not in
-    exactly one array argument or buffer allocated during the call (`buffers` collects those)."""
+    exactly one array argument (or in several that start at the same address) or buffer
+    allocated during the call (`buffers` collects those)."""
     hits = [(("arg", pos), address - first) for pos, _, first, (lo, hi) in arrays if lo <= address < hi]
+    if len(hits) > 1 and len({off for _, off in hits}) == 1:
+        # arrays starting at the same address (one array passed as several arguments): the
+        # signature records which start together, so the first of them stands for all
+        hits = hits[:1]
     b = launches.owner_of(address)
     if b is not None:
         if not any(x is b for x in buffers):
