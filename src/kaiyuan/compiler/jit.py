@@ -75,7 +75,7 @@ class JITFunction:
         self._layouts: dict = {}   # (number of positional args, kwargs names) -> layout (see _fast_specialise)
         self._by_signature: dict = {}  # signature key -> (specs, kernel)
         self._last: _LastLaunch | None = None
-        self._last_ids: list = []
+        self._last_refs: list = []  # weak references to the last launch's array arguments
         code = fn.__code__
         self.where = f"{code.co_filename}:{code.co_firstlineno}"
 
@@ -145,10 +145,10 @@ class JITFunction:
             # output alive, so the next call could not reuse that block. Weak references, not
             # ids: a fresh output often gets the id of the one freed just before it.
             objs = [a for a in args if type(a) not in _NUMBERS]
-            last = self._last_ids
+            last = self._last_refs
             repeated = len(last) == len(objs) and all(
                 (r() if type(r) is weakref.ref else r) is a for r, a in zip(last, objs))
-            self._last_ids = [_weak(a) for a in objs]
+            self._last_refs = [_weak(a) for a in objs]
             reusable = repeated and all(type(a) in _REUSABLE for a in args) and all(
                 type(v) in _REUSABLE for v in kwargs.values())
             self._last = _LastLaunch(args, kwargs, values, launch_args, device, kernel) if reusable else None

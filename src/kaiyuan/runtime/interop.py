@@ -124,7 +124,7 @@ def wrap_host_array(arr: np.ndarray, device: Device, address: int | None = None)
     buffer = allocator.wrap_host(arr)
     if buffer is None:
         raise DeviceError(f"{device.name} cannot address host memory", hint="copy the array to a ky tensor first")
-    return buffer, arr.ctypes.data - byte_bounds(arr)[0]
+    return buffer, data_address(arr) - byte_bounds(arr)[0]
 
 
 def _uses_host_allocator_layout(allocator) -> bool:
@@ -139,17 +139,17 @@ def _uses_host_allocator_layout(allocator) -> bool:
 def _fast_host_buffer(arr: np.ndarray, device: Device, address: int | None = None) -> tuple[Buffer, int] | None:
     """The HostAllocator's handle (uint8 array over the byte bounds), built from a contiguous root."""
     if arr.flags.c_contiguous:
-        address = arr.ctypes.data if address is None else address
+        address = data_address(arr) if address is None else address
         return Buffer(device, arr.nbytes, arr.reshape(-1).view(np.uint8), owner=arr, address=address), 0
     root = arr
     while isinstance(root.base, np.ndarray):
         root = root.base
     lo, hi = byte_bounds(arr)
-    start = root.ctypes.data
+    start = data_address(root)
     if not root.flags.c_contiguous or lo < start or hi > start + root.nbytes:
         return None
     handle = root.reshape(-1).view(np.uint8)[lo - start:hi - start]
-    return Buffer(device, hi - lo, handle, owner=arr, address=lo), arr.ctypes.data - lo
+    return Buffer(device, hi - lo, handle, owner=arr, address=lo), data_address(arr) - lo
 
 
 def _array_data_reader():
