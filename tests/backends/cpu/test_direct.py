@@ -1,7 +1,7 @@
 """Dot operands read in place (backends/cpu/direct.py): interior tiles skip their copy, edges and
 unfit strides fall back to it; rows that are not evenly spaced go through a row-offset table; a
 dot without an accumulator starts from zero; a carried tile rescaled before the dot is updated in
-its own storage. Results are checked against numpy (float32 sums of at most 96 terms: 1e-4)."""
+its own storage; a loop's initial tile read by nothing else lends the loop its storage. Results are checked against numpy (float32 sums of at most 96 terms: 1e-4)."""
 
 import numpy as np
 import pytest
@@ -145,4 +145,70 @@ def test_carried_tile_rescaled_in_place():
     loop = _program(asm)[_program(asm).index("for (int32_t"):]
     body = loop[:loop.index("ky_dot_f32(")]
     assert "memcpy" not in loop[:loop.index("\n    }\n")], loop                # the yield copies nothing
-    assert _dot_args(asm)[-1] == _dot_args(asm)[-2] and _dot_args(asm)[-1].startswith("it"), body
+    # in place in the loop's carried storage, which is the zeroed accumulator's own array (lent)
+    assert _dot_args(asm)[-1] == _dot_args(asm)[-2] and body.count(f"{_dot_args(asm)[-1]}[") == 1, body
+
+
+@ky.jit
+def split_k_kernel(a_ptr, b_ptr, c_ptr, K, BM: kl.constexpr, BN: kl.constexpr, BK: kl.constexpr):
+    # the K walk of the matrix operators: whole steps, then a masked tail step
+    rm = kl.arange(0, BM)
+    rn = kl.arange(0, BN)
+    rk = kl.arange(0, BK)
+    acc = kl.zeros((BM, BN), dtype=kl.float32)
+    k_full = (K // BK) * BK
+    for k in range(0, k_full, BK):
+        a = kl.load(a_ptr + rm[:, None] * K + (k + rk)[None, :])
+        acc = kl.dot(a, kl.load(b_ptr + (k + rk)[:, None] * BN + rn[None, :]), acc)
+    for k in range(k_full, K, BK):
+        a = kl.load(a_ptr + rm[:, None] * K + (k + rk)[None, :], mask=(k + rk)[None, :] < K, other=0.0)
+        b = kl.load(b_ptr + (k + rk)[:, None] * BN + rn[None, :], mask=(k + rk)[:, None] < K, other=0.0)
+        acc = kl.dot(a, b, acc)
+    kl.store(c_ptr + rm[:, None] * BN + rn[None, :], acc)
+
+
+def test_loop_inits_lend_their_storage():
+    """The zeroed accumulator becomes the first loop's carried tile and that loop's result the
+    second's: nothing is copied into either loop (each copy was a memcpy of the whole tile)."""
+    BM, BN, BK, K = 16, 16, 16, 40
+    rng = np.random.default_rng(7)
+    a = rng.standard_normal((BM, K)).astype(np.float32)
+    b = rng.standard_normal((K, BN)).astype(np.float32)
+    c = np.zeros((BM, BN), np.float32)
+    with ky.device("cpu"):
+        split_k_kernel[(1,)](a, b, c, K, BM=BM, BN=BN, BK=BK)
+    _close(c, a.astype(np.float64) @ b.astype(np.float64))
+    sig = {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32", "K": "i32"}
+    asm = ky.compile(split_k_kernel, target="cpu", signature=sig, constants=dict(BM=BM, BN=BN, BK=BK)).asm["c"]
+    prog = _program(asm)
+    assert "memcpy(" not in prog, prog
+    dots = [line.strip() for line in prog.splitlines() if "ky_dot_f32(" in line]
+    assert len(dots) == 2 and len({d.split(",")[-1] for d in dots}) == 1, dots   # one storage throughout
+
+
+@ky.jit
+def row_blocks_kernel(a_ptr, b_ptr, c_ptr, K, R, BM: kl.constexpr, BN: kl.constexpr, BK: kl.constexpr):
+    # one zeroed tile outside the row loop starts every row block's K walk
+    rm = kl.arange(0, BM)
+    rn = kl.arange(0, BN)
+    rk = kl.arange(0, BK)
+    zero = kl.zeros((BM, BN), dtype=kl.float32)
+    for r in range(0, R):
+        acc = zero
+        for k in range(0, K, BK):
+            a = kl.load(a_ptr + (r * BM + rm)[:, None] * K + (k + rk)[None, :])
+            acc = kl.dot(a, kl.load(b_ptr + (k + rk)[:, None] * BN + rn[None, :]), acc)
+        kl.store(c_ptr + (r * BM + rm)[:, None] * BN + rn[None, :], acc)
+
+
+def test_init_from_an_enclosing_loop_is_not_lent():
+    """`zero` feeds the inner loop of every outer iteration: lent, the second row block would start
+    from the first one's sums."""
+    BM, BN, BK, K, R = 16, 16, 16, 32, 3
+    rng = np.random.default_rng(8)
+    a = rng.standard_normal((R * BM, K)).astype(np.float32)
+    b = rng.standard_normal((K, BN)).astype(np.float32)
+    c = np.zeros((R * BM, BN), np.float32)
+    with ky.device("cpu"):
+        row_blocks_kernel[(1,)](a, b, c, K, R, BM=BM, BN=BN, BK=BK)
+    _close(c, a.astype(np.float64) @ b.astype(np.float64))

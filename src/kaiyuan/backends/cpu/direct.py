@@ -218,3 +218,6 @@ class DirectOperands(DotOperands):
 
     def transposed_a(self, v) -> bool:
         return transposed_a(v)
+
+    def fills_loop_inits(self) -> bool:
+        return True   # emit_scf._fill

@@ -5,7 +5,11 @@ arrays); the op's results are aliases of that storage. `scf.yield` copies into i
 `Emitter.assign`, which reads every source before writing any target, so `scf.yield %b, %a`
 (a swap of iter_args) is correct. A loop-carried tile that the body rewrites lane by lane (attention's
 `acc * alpha` before the dot accumulates into it) is updated in its own storage instead
-(`_updated_in_place`), so the yield copies nothing.
+(`_updated_in_place`), so the yield copies nothing. A loop's initial tile that nothing else
+reads (the previous loop's result: the full-step loop and the masked tail loop of a K walk)
+lends the loop its storage (`_init_storage`), and a splat (the zeroed accumulator) is filled
+straight into it (`_fill`), so entering a loop copies nothing either (a 64x112 conv
+accumulator: two 28 KB memcpy per tile).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from xdsl.ir import Operation
 from . import direct
 from ...compiler.cfamily.ctype import ctype
 from .emit_tiles import _dot_in_place
-from ...compiler.cfamily.fusion import VIEW_OPS, is_tile
+from ...compiler.cfamily.fusion import VIEW_OPS, is_splat, is_tile
 
 
 def _updated_in_place(em, carried, yielded):
@@ -44,11 +48,38 @@ def _updated_in_place(em, carried, yielded):
     return t
 
 
+def _init_storage(em, op, init):
+    """The array of `init` when the loop may carry its tile there instead of in a copy, or None:
+    `init` is read by this loop alone (one use), and is made by an op of the loop's own block
+    (a value from outside an enclosing loop must stay intact for that loop's next iteration)."""
+    if not is_tile(init) or not init.has_one_use() or not isinstance(init.owner, Operation):
+        return None
+    if init.owner.parent_block() is not op.parent_block() or init.owner.name in VIEW_OPS:
+        return None
+    return em.aname(init)
+
+
+def _fill(em, name: str, splat) -> None:
+    """The loop's storage starts as a splat (a zeroed accumulator): filled in place, where a
+    materialised splat would be filled and then copied (fusion.py leaves it unmaterialised)."""
+    em.line("#pragma omp simd")
+    em.line(f"for (int q = 0; q < {em.decls[name][1]}; q++) {name}[q] = {em.sname(splat.owner.src)};")
+
+
 def emit_for(em, op) -> None:
     body = op.body.blocks[0]
     iv, iters = body.args[0], list(body.args[1:])
-    names = em.new_vars(iters, "it")
-    em.assign(names, list(op.iter_args))
+    names, copied = [], []
+    for carried, init in zip(iters, op.iter_args):
+        name = None if is_splat(init) else _init_storage(em, op, init)
+        if name is None:
+            name = em.new_vars([carried], "it")[0]
+            if is_splat(init):
+                _fill(em, name, init)
+            else:
+                copied.append((name, init))
+        names.append(name)
+    em.assign([n for n, _ in copied], [v for _, v in copied])
     em.bind(iters, names)
     em.bind(op.res, names)
     for carried, yielded, name in zip(iters, body.last_op.operands, names):

@@ -53,6 +53,11 @@ class DotOperands:
         """True when tile `v` is a transposed view read by a dot from its source's array."""
         return False
 
+    def fills_loop_inits(self) -> bool:
+        """True when the emitter fills an scf.for's carried storage from a splat initial value
+        itself (the splat then needs no array for that use)."""
+        return False
+
 
 VIEW_OPS = {"ky.broadcast", "ky.expand_dims", "ky.reshape", "ky.trans"}
 SOURCE_OPS = {"ky.make_range", "ky.splat"}
@@ -194,6 +199,11 @@ def is_cheap(v: SSAValue, plan: Plan) -> bool:
     return ok
 
 
+def is_splat(v) -> bool:
+    """`v` is a tile splat of one scalar (ky.splat)."""
+    return is_tile(v) and isinstance(v.owner, Operation) and v.owner.name == "ky.splat"
+
+
 def materialise(func_op: Operation, plan: Plan, hooks: DotOperands) -> None:
     for op in func_op.walk():
         for r in op.results:
@@ -210,7 +220,8 @@ def materialise(func_op: Operation, plan: Plan, hooks: DotOperands) -> None:
                 continue
             for use in r.uses:
                 user = use.operation
-                if plan.group_of.get(user) is g:
+                if plan.group_of.get(user) is g or (user.name == "scf.for" and is_splat(r)
+                                                    and hooks.fills_loop_inits()):
                     continue
                 if user.name in ARRAY_CONSUMERS or not is_cheap(r, plan):
                     plan.arrays.add(r)
