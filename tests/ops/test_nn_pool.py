@@ -58,6 +58,18 @@ def test_ceil_mode_windows_against_onnxruntime(device, rng, include_pad, pads):
     np.testing.assert_array_equal(got, run_ort("MaxPool", [x], attrs)[0])
 
 
+@pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
+def test_strided_windows_of_a_view_with_nan_around_it(device, rng, op):
+    """At stride 2 the kernel loads unmasked (clamped indices, the padding selected after): a view
+    with NaN all around it must pool only its own elements."""
+    big = np.full((2, 5, 14, 17), np.nan, np.float32)
+    x = big[:, 1:4, 2:11, 3:13]
+    x[...] = rng.standard_normal(x.shape).astype(np.float32)
+    attrs = {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}
+    got = run_kaiyuan(op, [x], attrs, device=device.name)[0]
+    np.testing.assert_allclose(got, run_reference(op, [np.ascontiguousarray(x)], attrs)[0], **T)
+
+
 @pytest.mark.parametrize("order", [0, 1])
 def test_max_pool_indices(device, rng, order):
     x = rng.standard_normal((2, 3, 7, 9)).astype(np.float32)

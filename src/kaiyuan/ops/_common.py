@@ -171,6 +171,15 @@ def pair(v, name: str, op: str) -> tuple[int, int]:
     return int(v[0]), int(v[1])
 
 
+def span(shape, strides) -> int:
+    """Elements from a strided array's first element to its last, inclusive: every address in
+    between is inside its allocation, so a kernel may read there (and drop what it read). 0 with a
+    negative stride, so that nothing past the first element counts as inside."""
+    if min(strides, default=0) < 0:
+        return 0
+    return 1 + sum((d - 1) * s for d, s in zip(shape, strides))
+
+
 def next_pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
