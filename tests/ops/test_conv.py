@@ -87,6 +87,9 @@ PATH_CASES = [
     (2, 70, 6, 5, 66, 1, 1, 1, 0, 1, 1),        # 1x1 read in place, K = 70 (a K tail)
     (2, 5, 9, 11, 6, 3, 3, 1, (0, 1), (1, 2), 1),  # rows sharing one pad zone, pad_w < dil_w * (KW - 1)
     (1, 3, 6, 4, 5, 3, 3, 1, (1, 2), 1, 1),     # pad_w > dil_w * (KW - 1): two pad zones per row
+    (1, 3, 10, 96, 8, 7, 7, 2, 3, 1, 1),        # stem-like, OW = 48: one tile per output row (ROWS)
+    (2, 4, 5, 64, 6, 3, 3, 1, 1, 1, 1),         # OW = 64 at stride 1: ROWS
+    (1, 2, 3, 144, 5, 3, 3, 1, 1, 1, 1),        # OW = 144: three tiles per output row
 ]
 
 
@@ -99,6 +102,15 @@ def test_kernel_paths(device, rng, case):
     out = ops.conv2d(x, w, b, stride=s, padding=p, dilation=d, groups=g)
     # fp32 accumulation over K <= 147 terms: 2e-5 of the largest reference value
     assert_close(out, ref_conv(x, w, b, stride=s, padding=p, dilation=d, groups=g), "fp32")
+
+
+def test_row_tiling_is_chosen_where_it_drops_fewer_columns():
+    """ROWS (tiles inside one output row) for the ResNet stem (OW = 112, Wq = 115) and the ROWS
+    path cases above; flat tiles where a row's last tile would compute more dropped columns."""
+    from kaiyuan.ops.conv import _row_tiles
+    assert _row_tiles(112, 115) and _row_tiles(48, 51) and _row_tiles(64, 65) and _row_tiles(144, 145)
+    assert not _row_tiles(56, 57) and not _row_tiles(28, 29) and not _row_tiles(9, 12)
+    assert not _row_tiles(64, 64)                         # no dropped columns at all
 
 
 def test_strided_views_in_place_path_and_weight(device, rng):
@@ -132,6 +144,7 @@ EPILOGUE_CASES = [  # (shape N, C, H, W, OC, k, stride, padding, activation, res
     ((2, 4, 6, 6), 6, 1, 1, 0, None, False),       # 1x1 in place, flat stores, residual only
     ((1, 4, 8, 8), 3, 3, 2, 1, "gelu", True),      # strided residual view
     ((1, 2, 5, 5), 3, 3, 1, 1, "silu", False),
+    ((1, 3, 4, 64), 4, 3, 1, 1, "relu", True),     # one tile per output row (ROWS), strided residual
 ]
 
 

@@ -88,9 +88,11 @@ def conv2d_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, r_ptr, P, Wq, OW, Cg, OCg, K,
                   sxn, sxc, sxph, sxpw, sxr, sxj, swo, swk, syn, syc, syh, syw, s_bias, srn, src, srh, srw,
                   KH: kl.constexpr, KW: kl.constexpr, stride_h: kl.constexpr, stride_w: kl.constexpr,
                   dil_h: kl.constexpr, dil_w: kl.constexpr, HAS_BIAS: kl.constexpr, PADDED: kl.constexpr,
-                  FLAT_Y: kl.constexpr, ACT: kl.constexpr, HAS_RES: kl.constexpr, ACC: kl.constexpr,
-                  BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, BLOCK_K: kl.constexpr):
-    # tile: BLOCK_M output channels of group g x BLOCK_N flat pixels j = qh * Wq + qw of image n
+                  FLAT_Y: kl.constexpr, ROWS: kl.constexpr, ACT: kl.constexpr, HAS_RES: kl.constexpr,
+                  ACC: kl.constexpr, BLOCK_M: kl.constexpr, BLOCK_N: kl.constexpr, BLOCK_K: kl.constexpr):
+    # tile: BLOCK_M output channels of group g x BLOCK_N flat pixels j = qh * Wq + qw of image n;
+    # ROWS: the tiles of each output row start at the row (cdiv(OW, BLOCK_N) tiles per row), so
+    # no tile computes the Wq - OW dropped columns between rows
     pid = kl.program_id(0)
     n = kl.program_id(1)
     g = kl.program_id(2)
@@ -98,7 +100,13 @@ def conv2d_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, r_ptr, P, Wq, OW, Cg, OCg, K,
     pid_m = pid % num_pid_m
     pid_n = pid // num_pid_m
     rm = pid_m * BLOCK_M + kl.arange(0, BLOCK_M)
-    rp = pid_n * BLOCK_N + kl.arange(0, BLOCK_N)
+    if ROWS:
+        row_tiles = kl.cdiv(OW, BLOCK_N)
+        oh_t = pid_n // row_tiles
+        c0 = (pid_n % row_tiles) * BLOCK_N     # the tile's first output column
+        rp = oh_t * Wq + c0 + kl.arange(0, BLOCK_N)
+    else:
+        rp = pid_n * BLOCK_N + kl.arange(0, BLOCK_N)
     rk = kl.arange(0, BLOCK_K)
     # x is either the phase-split padded copy (Wq >= OW: columns qw >= OW are computed, not stored)
     # or, for unpadded stride-1 convs with OW == W, the input itself (Wq == W, no phases)
@@ -119,7 +127,15 @@ def conv2d_kernel(x_ptr, w_ptr, bias_ptr, y_ptr, r_ptr, P, Wq, OW, Cg, OCg, K,
         acc = acc + kl.load(bias_ptr + (g * OCg + rm) * s_bias, mask=rm < OCg, other=0)[:, None].to(acc.dtype)
     # epilogue: act(acc + bias + residual), ResNet's "add, then ReLU"; the residual is read with
     # the same addressing as the store, so it is added per stored row
-    if FLAT_Y:  # output rows are Wq == OW apart: pixel j is at j * syw (contiguous vector stores)
+    if ROWS:  # one output row: columns c0.. (contiguous vector stores)
+        cols = c0 + kl.arange(0, BLOCK_N)
+        keep = row_ok & (cols < OW)[None, :]
+        y_ptrs = y_ptr + n * syn + (g * OCg + rm)[:, None] * syc + oh_t * syh + cols[None, :] * syw
+        if HAS_RES:
+            r_ptrs = r_ptr + n * srn + (g * OCg + rm)[:, None] * src + oh_t * srh + cols[None, :] * srw
+            acc = acc + kl.load(r_ptrs, mask=keep, other=0).to(acc.dtype)
+        kl.store(y_ptrs, activation(acc, ACT), mask=keep)
+    elif FLAT_Y:  # output rows are Wq == OW apart: pixel j is at j * syw (contiguous vector stores)
         y_ptrs = y_ptr + n * syn + (g * OCg + rm)[:, None] * syc + rp[None, :] * syw
         if HAS_RES:
             r_ptrs = r_ptr + n * srn + (g * OCg + rm)[:, None] * src + rp[None, :] * srw
@@ -207,16 +223,32 @@ def _block_k(args) -> int:
     return min(near, key=lambda d: abs(d - bk)) if near else bk
 
 
+def _widths(bn: int):
+    """The pixel tile widths _block_n chooses from: multiples of 16 (whole vectors), bn - 16 .. 2 bn."""
+    return range(max(16, bn - 16), 2 * bn + 1, 16)
+
+
 def _block_n(args) -> int:
-    """The pixel tile width: the multiple of 16 (a whole number of vectors) from BLOCK_N - 16 to
-    2 * BLOCK_N that leaves the fewest computed pixels past P, the widest of equals. A 14x14
-    layer (P = 14 * 16 = 224 with its padded columns) then takes two tiles of 112 instead of
-    four of 64 that compute 32 pixels of nothing: its kernel measured ~10% faster."""
-    P, bn = args["P"], args["BLOCK_N"]
+    """The pixel tile width: the one of _widths(BLOCK_N) that leaves the fewest computed pixels
+    past P (ROWS: past each output row's OW), the widest of equals. A 14x14 layer (P = 14 * 16 =
+    224 with its padded columns) then takes two tiles of 112 instead of four of 64 that compute
+    32 pixels of nothing: its kernel measured ~10% faster."""
+    P, bn = args["OW"] if args["ROWS"] else args["P"], args["BLOCK_N"]
     if P <= bn:
         return bn
-    widths = range(max(16, bn - 16), 2 * bn + 1, 16)
-    return min(widths, key=lambda w: (-(-P // w) * w, -w))
+    return min(_widths(bn), key=lambda w: (-(-P // w) * w, -w))
+
+
+def _row_tiles(OW: int, Wq: int) -> bool:
+    """Tile each output row on its own (ROWS) when that computes fewer dropped columns than flat
+    tiles do (Wq - OW of every Wq). The stem: OW = 112 is one tile of 112, where flat tiles
+    computed 3 dropped columns of every 115; a 56-wide 3x3 layer stays flat (1 of 57, against
+    8 of a 64-wide tile)."""
+    if Wq == OW:
+        return False
+    bn = CPU_CONFIGS[0].kwargs["BLOCK_N"]
+    waste = min(-(-OW // w) * w for w in _widths(bn)) - OW
+    return waste * Wq < (Wq - OW) * OW
 
 
 conv2d_fixed = heuristics({"BLOCK_K": _block_k, "BLOCK_N": _block_n})(conv2d_kernel)
@@ -364,14 +396,16 @@ def _launch(ctx, x, w, b, y, st, pad, dil, groups, OH, OW, r=None, act=0):
         strides = (C * L, L, st[1] * (Hq + 1) * Wq, (Hq + 1) * Wq, Wq, 1)
     P = OH * Wq
     flat = Wq == OW and y.strides[2] == OW * y.strides[3] and (r is None or r.strides[2] == OW * r.strides[3])
+    rows = _row_tiles(OW, Wq)
     args = (src.obj, w.obj, b.obj if b is not None else y.obj, y.obj, r.obj if r is not None else y.obj,
             P, Wq, OW, Cg, OCg, K, *strides, w.strides[0], swk, *y.strides, b.strides[0] if b is not None else 0,
             *(r.strides if r is not None else (0, 0, 0, 0)))
     flags = {"KH": KH, "KW": KW, "stride_h": st[0], "stride_w": st[1], "dil_h": dil[0], "dil_w": dil[1],
-             "HAS_BIAS": b is not None, "PADDED": src is not x, "FLAT_Y": flat, "ACT": act,
+             "HAS_BIAS": b is not None, "PADDED": src is not x, "FLAT_Y": flat, "ROWS": rows, "ACT": act,
              "HAS_RES": r is not None, "ACC": acc_code(x.dtype.name)}
 
     def grid(meta):
-        return (-(-OCg // meta["BLOCK_M"]) * -(-P // meta["BLOCK_N"]), N, groups)
+        tiles = OH * -(-OW // meta["BLOCK_N"]) if rows else -(-P // meta["BLOCK_N"])
+        return (-(-OCg // meta["BLOCK_M"]) * tiles, N, groups)
 
     launch(ctx, conv2d_fixed, conv2d_tuned, CPU_CONFIGS, INTERP_CONFIG, grid, args, flags)
