@@ -212,3 +212,33 @@ def test_init_from_an_enclosing_loop_is_not_lent():
     with ky.device("cpu"):
         row_blocks_kernel[(1,)](a, b, c, K, R, BM=BM, BN=BN, BK=BK)
     _close(c, a.astype(np.float64) @ b.astype(np.float64))
+
+
+@ky.jit
+def nested_sum_kernel(a_ptr, b_ptr, c_ptr, K, R, BM: kl.constexpr, BN: kl.constexpr, BK: kl.constexpr):
+    # C = sum over r of A_r @ B: the inner K walk starts from the outer loop's carried tile
+    rm = kl.arange(0, BM)
+    rn = kl.arange(0, BN)
+    rk = kl.arange(0, BK)
+    acc = kl.zeros((BM, BN), dtype=kl.float32)
+    for r in range(0, R):
+        for k in range(0, K, BK):
+            a = kl.load(a_ptr + (r * BM + rm)[:, None] * K + (k + rk)[None, :])
+            acc = kl.dot(a, kl.load(b_ptr + (k + rk)[:, None] * BN + rn[None, :]), acc)
+    kl.store(c_ptr + rm[:, None] * BN + rn[None, :], acc)
+
+
+def test_an_enclosing_loops_carried_tile_is_lent_to_the_inner_loop():
+    """The inner loop's initial tile is the outer loop's carried one, read by nothing else: the
+    inner loop carries it in the outer loop's storage, and neither loop copies."""
+    BM, BN, BK, K, R = 16, 16, 16, 32, 3
+    rng = np.random.default_rng(9)
+    a = rng.standard_normal((R * BM, K)).astype(np.float32)
+    b = rng.standard_normal((K, BN)).astype(np.float32)
+    c = np.zeros((BM, BN), np.float32)
+    with ky.device("cpu"):
+        nested_sum_kernel[(1,)](a, b, c, K, R, BM=BM, BN=BN, BK=BK)
+    _close(c, a.astype(np.float64).reshape(R, BM, K).sum(0) @ b.astype(np.float64))
+    sig = {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32", "K": "i32", "R": "i32"}
+    asm = ky.compile(nested_sum_kernel, target="cpu", signature=sig, constants=dict(BM=BM, BN=BN, BK=BK)).asm["c"]
+    assert "memcpy(" not in _program(asm), _program(asm)

@@ -14,7 +14,7 @@ accumulator: two 28 KB memcpy per tile).
 
 from __future__ import annotations
 
-from xdsl.ir import Operation
+from xdsl.ir import BlockArgument, Operation
 
 from . import direct
 from ...compiler.cfamily.ctype import ctype
@@ -50,10 +50,14 @@ def _updated_in_place(em, carried, yielded):
 
 def _init_storage(em, op, init):
     """The array of `init` when the loop may carry its tile there instead of in a copy, or None:
-    `init` is read by this loop alone (one use), and is made by an op of the loop's own block
-    (a value from outside an enclosing loop must stay intact for that loop's next iteration)."""
-    if not is_tile(init) or not init.has_one_use() or not isinstance(init.owner, Operation):
+    `init` is read by this loop alone (one use), and is made by an op of the loop's own block or
+    is that block's argument (an enclosing loop's carried tile, whose next value this loop's
+    result becomes); a value from outside an enclosing loop must stay intact for that loop's next
+    iteration."""
+    if not is_tile(init) or not init.has_one_use():
         return None
+    if isinstance(init, BlockArgument):
+        return em.alias.get(init) if init.block is op.parent_block() else None
     if init.owner.parent_block() is not op.parent_block() or init.owner.name in VIEW_OPS:
         return None
     return em.aname(init)
