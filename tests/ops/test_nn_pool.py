@@ -60,8 +60,10 @@ def test_ceil_mode_windows_against_onnxruntime(device, rng, include_pad, pads):
 
 @pytest.mark.parametrize("op", ["MaxPool", "AveragePool"])
 def test_strided_windows_of_a_view_with_nan_around_it(device, rng, op):
-    """At stride 2 the kernel loads unmasked (clamped indices, the padding selected after): a view
-    with NaN all around it must pool only its own elements."""
+    """At stride 2 max pooling reads its rows' ends unmasked, into the neighbouring elements,
+    wherever those lie inside the input's span (pool2d_kernel), and average pooling gathers through
+    clamped indices: nothing outside the windows may reach the result. The planes in the middle
+    take the first path, the first and last clamp."""
     big = np.full((2, 5, 14, 17), np.nan, np.float32)
     x = big[:, 1:4, 2:11, 3:13]
     x[...] = rng.standard_normal(x.shape).astype(np.float32)

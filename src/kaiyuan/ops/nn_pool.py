@@ -17,9 +17,12 @@ Kernels
     `pool2d_kernel`: one program per (n, c) plane and tile of output rows x columns (a flat
     pixel index divided per element cost a ResNet stem's pool most of its 5.8 ms); kernel size,
     strides and dilations are constexprs (the window loops unroll; a model has few pool shapes),
-    pads run-time arguments; taps outside the input masked (at a stride other than 1: indices
-    clamped into the input and the load unmasked, a gather, then the padding selected; gcc
-    vectorizes no masked strided load, and the stem's 3x3/2 pool took 5.8 ms, now 1.5).
+    pads run-time arguments; taps outside the input masked. gcc vectorizes no masked load at a
+    stride other than 1, so there the loads are unmasked (`pool2d_tile`'s LOADS): max pooling
+    reads each tap where it falls, past a row's ends into its neighbours' elements, which it never
+    takes, when the tile's every address is inside the input's span (whole vectors, the columns
+    picked with permutes); other tiles, and average pooling, clamp the indices into the plane (a
+    gather) and select the padding. The stem's 3x3/2 max pool: 5.8 ms masked, 1.5 gathered.
     `global_pool_kernel`: one program per (n, c) row, the plane walked in BLOCK-wide chunks.
 """
 
@@ -32,7 +35,7 @@ import kaiyuan.language as kl
 from ..compiler import jit
 from ..runtime.dtypes import dtype as to_dtype
 from ..runtime.errors import ArgumentError, UnsupportedError
-from ._common import Operand, rows_view
+from ._common import Operand, rows_view, span
 from .nn_util import (FLOATS, NUM_OUTPUTS, ints, kind, np_names, out_type, require, shape_of, spatial_attrs,
                       strides_of, text, unsqueeze)
 from .norms import to_compute
@@ -42,22 +45,21 @@ MAX_TYPES = FLOATS + ("i8", "u8")
 POOL_BLOCK = 256
 GLOBAL_BLOCK = 1024
 NEG_INF = float("-inf")
+MASKED, AS_FALLS, CLAMPED = 0, 1, 2   # pool2d_tile's LOADS
 
 
 @jit
-def pool2d_kernel(x_ptr, y_ptr, i_ptr, C, H, W, OH, OW, ph, pw, eh, ew, sxn, sxc, sxh, sxw,
-                  KH: kl.constexpr, KW: kl.constexpr, sh: kl.constexpr, sw: kl.constexpr, dh: kl.constexpr,
-                  dw: kl.constexpr, MAX: kl.constexpr, INCLUDE_PAD: kl.constexpr, INDICES: kl.constexpr,
-                  COL_MAJOR: kl.constexpr, FP64: kl.constexpr, BLOCK_H: kl.constexpr, BLOCK_W: kl.constexpr):
-    # y (N, C, OH, OW) contiguous; tap (kh, kw) of output (oh, ow) reads x[ih, iw] with
-    # ih = oh * sh - ph + kh * dh (and along w); eh/ew = H/W + the end padding (the padded extent).
-    # A tile is BLOCK_H output rows x BLOCK_W output columns of one (n, c) plane, so rows and
-    # columns come from the program ids without dividing a flat pixel index per element.
-    nc = kl.program_id(0)
-    n = nc // C
-    c = nc % C
-    oh = kl.program_id(1) * BLOCK_H + kl.arange(0, BLOCK_H)
-    ow = kl.program_id(2) * BLOCK_W + kl.arange(0, BLOCK_W)
+def pool2d_tile(x_ptr, y_ptr, i_ptr, nc, n, c, oh, ow, H, W, OH, OW, ph, pw, eh, ew, sxn, sxc, sxh, sxw,
+                KH: kl.constexpr, KW: kl.constexpr, sh: kl.constexpr, sw: kl.constexpr, dh: kl.constexpr,
+                dw: kl.constexpr, MAX: kl.constexpr, INCLUDE_PAD: kl.constexpr, INDICES: kl.constexpr,
+                COL_MAJOR: kl.constexpr, FP64: kl.constexpr, BLOCK_H: kl.constexpr, BLOCK_W: kl.constexpr,
+                LOADS: kl.constexpr):
+    # One tile: BLOCK_H output rows (oh) x BLOCK_W output columns (ow) of plane nc = (n, c).
+    # LOADS, how a tap's tile is read: MASKED, under its mask (unit column stride: vector loads);
+    # AS_FALLS (max pooling), unmasked at the taps' own addresses, past a row's ends into the
+    # neighbouring rows' or planes' elements, which `take` never picks: the caller checked that
+    # every address is inside the input's span (whole vectors, the columns picked with permutes);
+    # CLAMPED, at indices clamped into the plane, the padding selected after (a gather).
     out_ok = (oh < OH)[:, None] & (ow < OW)[None, :]
     h0 = oh * sh - ph
     w0 = ow * sw - pw
@@ -65,7 +67,8 @@ def pool2d_kernel(x_ptr, y_ptr, i_ptr, C, H, W, OH, OW, ph, pw, eh, ew, sxn, sxc
     if MAX:
         acc = acc + NEG_INF
     cnt = kl.zeros((BLOCK_H, BLOCK_W), kl.float32)
-    idx = kl.full((BLOCK_H, BLOCK_W), -1, kl.int64)
+    # the window's first tap taken yet? (int64 when it is the Indices output)
+    idx = kl.full((BLOCK_H, BLOCK_W), -1, kl.int64 if INDICES else kl.int32)
     base = x_ptr + n * sxn + c * sxc
     for kh in range(0, KH):
         ih = h0 + kh * dh
@@ -73,9 +76,11 @@ def pool2d_kernel(x_ptr, y_ptr, i_ptr, C, H, W, OH, OW, ph, pw, eh, ew, sxn, sxc
         for kw in range(0, KW):
             iw = w0 + kw * dw
             ok = h_ok[:, None] & ((ow < OW) & (iw >= 0) & (iw < W))[None, :]
-            if sw == 1:
+            if LOADS == MASKED:
                 v = to_compute(kl.load(base + ih[:, None] * sxh + iw[None, :] * sxw, mask=ok, other=0), FP64)
-            else:  # (clamped and unmasked: see conv2d_prep_kernel, gcc vectorizes no strided masked load)
+            elif LOADS == AS_FALLS:
+                v = to_compute(kl.load(base + ih[:, None] * sxh + iw[None, :] * sxw), FP64)
+            else:
                 ihc = kl.minimum(kl.maximum(ih, 0), H - 1)
                 iwc = kl.minimum(kl.maximum(iw, 0), W - 1)
                 v = to_compute(kl.where(ok, kl.load(base + ihc[:, None] * sxh + iwc[None, :] * sxw), 0), FP64)
@@ -104,6 +109,41 @@ def pool2d_kernel(x_ptr, y_ptr, i_ptr, C, H, W, OH, OW, ph, pw, eh, ew, sxn, sxc
     kl.store(y_ptr + dst, out, mask=out_ok)
     if INDICES:
         kl.store(i_ptr + dst, idx, mask=out_ok)
+
+
+@jit
+def pool2d_kernel(x_ptr, y_ptr, i_ptr, C, H, W, OH, OW, ph, pw, eh, ew, sxn, sxc, sxh, sxw, x_span,
+                  KH: kl.constexpr, KW: kl.constexpr, sh: kl.constexpr, sw: kl.constexpr, dh: kl.constexpr,
+                  dw: kl.constexpr, MAX: kl.constexpr, INCLUDE_PAD: kl.constexpr, INDICES: kl.constexpr,
+                  COL_MAJOR: kl.constexpr, FP64: kl.constexpr, BLOCK_H: kl.constexpr, BLOCK_W: kl.constexpr):
+    # y (N, C, OH, OW) contiguous; tap (kh, kw) of output (oh, ow) reads x[ih, iw] with
+    # ih = oh * sh - ph + kh * dh (and along w); eh/ew = H/W + the end padding (the padded extent).
+    # A tile is BLOCK_H output rows x BLOCK_W output columns of one (n, c) plane, so rows and
+    # columns come from the program ids without dividing a flat pixel index per element.
+    nc = kl.program_id(0)
+    n = nc // C
+    c = nc % C
+    oh = kl.program_id(1) * BLOCK_H + kl.arange(0, BLOCK_H)
+    ow = kl.program_id(2) * BLOCK_W + kl.arange(0, BLOCK_W)
+    if sw == 1:
+        pool2d_tile(x_ptr, y_ptr, i_ptr, nc, n, c, oh, ow, H, W, OH, OW, ph, pw, eh, ew, sxn, sxc, sxh, sxw,
+                    KH, KW, sh, sw, dh, dw, MAX, INCLUDE_PAD, INDICES, COL_MAJOR, FP64, BLOCK_H, BLOCK_W, MASKED)
+    else:
+        # the lowest and highest addresses the tile's taps read
+        top = kl.program_id(1) * BLOCK_H * sh - ph
+        bottom = (kl.program_id(1) * BLOCK_H + BLOCK_H - 1) * sh - ph + (KH - 1) * dh
+        left = kl.program_id(2) * BLOCK_W * sw - pw
+        right = (kl.program_id(2) * BLOCK_W + BLOCK_W - 1) * sw - pw + (KW - 1) * dw
+        lo = n * sxn + c * sxc + top * sxh + left * sxw
+        hi = n * sxn + c * sxc + bottom * sxh + right * sxw
+        if MAX & (lo >= 0) & (hi < x_span):
+            pool2d_tile(x_ptr, y_ptr, i_ptr, nc, n, c, oh, ow, H, W, OH, OW, ph, pw, eh, ew, sxn, sxc, sxh, sxw,
+                        KH, KW, sh, sw, dh, dw, MAX, INCLUDE_PAD, INDICES, COL_MAJOR, FP64, BLOCK_H, BLOCK_W,
+                        AS_FALLS)
+        else:
+            pool2d_tile(x_ptr, y_ptr, i_ptr, nc, n, c, oh, ow, H, W, OH, OW, ph, pw, eh, ew, sxn, sxc, sxh, sxw,
+                        KH, KW, sh, sw, dh, dw, MAX, INCLUDE_PAD, INDICES, COL_MAJOR, FP64, BLOCK_H, BLOCK_W,
+                        CLAMPED)
 
 
 @jit
@@ -189,10 +229,11 @@ def _pool_run(op: str):
             return
         bw = min(POOL_BLOCK, 1 << max(0, (OW - 1).bit_length()))
         bh = min(POOL_BLOCK // bw, 1 << max(0, (OH - 1).bit_length()))
+        xst = strides_of(x)
         pool2d_kernel[(N * C, -(-OH // bh), -(-OW // bw))](
             x, y, ind if ind is not None else y, C, H, W, OH, OW, pads[0][0], pads[1][0], H + pads[0][1],
-            W + pads[1][1], *strides_of(x), KH=kernel[0], KW=kernel[1], sh=strides[0], sw=strides[1], dh=dil[0],
-            dw=dil[1], MAX=op == "MaxPool", INCLUDE_PAD=bool(attrs.get("count_include_pad", 0)),
+            W + pads[1][1], *xst, span(shape_of(x), xst), KH=kernel[0], KW=kernel[1], sh=strides[0],
+            sw=strides[1], dh=dil[0], dw=dil[1], MAX=op == "MaxPool", INCLUDE_PAD=bool(attrs.get("count_include_pad", 0)),
             INDICES=ind is not None, COL_MAJOR=bool(attrs.get("storage_order", 0)), FP64=kind(op, x.dtype) == "fp64",
             BLOCK_H=bh, BLOCK_W=bw)
     return run
