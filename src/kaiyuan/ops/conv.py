@@ -32,7 +32,11 @@ Kernel
     copy has PREP_SPARE spare elements, so its pixel tiles load unmasked); whole BLOCK_K steps
     carry no K mask (BLOCK_K is moved to a divisor of K where one is near) and a ragged K ends
     with one masked tail step. The output is stored one output row at a time (affine in the
-    pixel index: vector stores), or flat when Wq == OW.
+    pixel index: vector stores), or flat when Wq == OW. Where a row's own tiles compute fewer
+    dropped columns than the Wq - OW between rows (the stem: OW = 112 is one 112-wide tile),
+    tiles start at their output row instead of running on across rows (ROWS). The strided copy
+    reads whole vectors and picks its phase's columns with permutes wherever its reads, past a
+    row's ends, stay inside the input's span (elsewhere it gathers through clamped indices).
 Tuning
     cpu: `@ky.autotune` over two tile shapes (key_bucket="pow2" on pixels, channels, K); interp:
     one fixed small config.
