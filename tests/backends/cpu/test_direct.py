@@ -187,58 +187,48 @@ def test_loop_inits_lend_their_storage():
 
 
 @ky.jit
-def row_blocks_kernel(a_ptr, b_ptr, c_ptr, K, R, BM: kl.constexpr, BN: kl.constexpr, BK: kl.constexpr):
-    # one zeroed tile outside the row loop starts every row block's K walk
+def row_loop_kernel(a_ptr, b_ptr, d_ptr, c_ptr, K, R, TOTAL: kl.constexpr, BM: kl.constexpr, BN: kl.constexpr,
+                    BK: kl.constexpr):
+    # a K walk inside a loop over R row blocks A_r of A, from a loaded tile D. TOTAL: C = D + the
+    # sum of A_r @ B, each walk starting from the outer loop's carried tile; else C_r = D + A_r @ B,
+    # each walk starting from the one D loaded outside the row loop
     rm = kl.arange(0, BM)
     rn = kl.arange(0, BN)
     rk = kl.arange(0, BK)
-    zero = kl.zeros((BM, BN), dtype=kl.float32)
+    start = kl.load(d_ptr + rm[:, None] * BN + rn[None, :])
+    if TOTAL:
+        acc = start
     for r in range(0, R):
-        acc = zero
+        if not TOTAL:
+            acc = start
         for k in range(0, K, BK):
             a = kl.load(a_ptr + (r * BM + rm)[:, None] * K + (k + rk)[None, :])
             acc = kl.dot(a, kl.load(b_ptr + (k + rk)[:, None] * BN + rn[None, :]), acc)
-        kl.store(c_ptr + (r * BM + rm)[:, None] * BN + rn[None, :], acc)
+        if not TOTAL:
+            kl.store(c_ptr + (r * BM + rm)[:, None] * BN + rn[None, :], acc)
+    if TOTAL:
+        kl.store(c_ptr + rm[:, None] * BN + rn[None, :], acc)
 
 
-def test_init_from_an_enclosing_loop_is_not_lent():
-    """`zero` feeds the inner loop of every outer iteration: lent, the second row block would start
-    from the first one's sums."""
+@pytest.mark.parametrize("total", [False, True])
+def test_nested_loops_lend_only_what_is_theirs(total):
+    """TOTAL: the inner walk's initial tile is the outer loop's carried one, read by nothing else;
+    the inner loop carries it in the outer loop's storage, and neither loop copies. Otherwise D,
+    loaded outside the row loop, starts the inner loop of every outer iteration and must not be
+    lent: lent, the second row block would start from the first one's sums."""
     BM, BN, BK, K, R = 16, 16, 16, 32, 3
     rng = np.random.default_rng(8)
     a = rng.standard_normal((R * BM, K)).astype(np.float32)
     b = rng.standard_normal((K, BN)).astype(np.float32)
-    c = np.zeros((R * BM, BN), np.float32)
+    d = rng.standard_normal((BM, BN)).astype(np.float32)
+    c = np.zeros((BM if total else R * BM, BN), np.float32)
     with ky.device("cpu"):
-        row_blocks_kernel[(1,)](a, b, c, K, R, BM=BM, BN=BN, BK=BK)
-    _close(c, a.astype(np.float64) @ b.astype(np.float64))
-
-
-@ky.jit
-def nested_sum_kernel(a_ptr, b_ptr, c_ptr, K, R, BM: kl.constexpr, BN: kl.constexpr, BK: kl.constexpr):
-    # C = sum over r of A_r @ B: the inner K walk starts from the outer loop's carried tile
-    rm = kl.arange(0, BM)
-    rn = kl.arange(0, BN)
-    rk = kl.arange(0, BK)
-    acc = kl.zeros((BM, BN), dtype=kl.float32)
-    for r in range(0, R):
-        for k in range(0, K, BK):
-            a = kl.load(a_ptr + (r * BM + rm)[:, None] * K + (k + rk)[None, :])
-            acc = kl.dot(a, kl.load(b_ptr + (k + rk)[:, None] * BN + rn[None, :]), acc)
-    kl.store(c_ptr + rm[:, None] * BN + rn[None, :], acc)
-
-
-def test_an_enclosing_loops_carried_tile_is_lent_to_the_inner_loop():
-    """The inner loop's initial tile is the outer loop's carried one, read by nothing else: the
-    inner loop carries it in the outer loop's storage, and neither loop copies."""
-    BM, BN, BK, K, R = 16, 16, 16, 32, 3
-    rng = np.random.default_rng(9)
-    a = rng.standard_normal((R * BM, K)).astype(np.float32)
-    b = rng.standard_normal((K, BN)).astype(np.float32)
-    c = np.zeros((BM, BN), np.float32)
-    with ky.device("cpu"):
-        nested_sum_kernel[(1,)](a, b, c, K, R, BM=BM, BN=BN, BK=BK)
-    _close(c, a.astype(np.float64).reshape(R, BM, K).sum(0) @ b.astype(np.float64))
-    sig = {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32", "K": "i32", "R": "i32"}
-    asm = ky.compile(nested_sum_kernel, target="cpu", signature=sig, constants=dict(BM=BM, BN=BN, BK=BK)).asm["c"]
-    assert "memcpy(" not in _program(asm), _program(asm)
+        row_loop_kernel[(1,)](a, b, d, c, K, R, TOTAL=total, BM=BM, BN=BN, BK=BK)
+    a64, b64, d64 = a.astype(np.float64), b.astype(np.float64), d.astype(np.float64)
+    ref = d64 + a64.reshape(R, BM, K).sum(0) @ b64 if total else np.tile(d64, (R, 1)) + a64 @ b64
+    _close(c, ref)
+    if total:
+        sig = {"a_ptr": "*fp32", "b_ptr": "*fp32", "d_ptr": "*fp32", "c_ptr": "*fp32", "K": "i32", "R": "i32"}
+        consts = dict(TOTAL=True, BM=BM, BN=BN, BK=BK)
+        prog = _program(ky.compile(row_loop_kernel, target="cpu", signature=sig, constants=consts).asm["c"])
+        assert "memcpy(" not in prog, prog
