@@ -145,7 +145,8 @@ def test_carried_tile_rescaled_in_place():
     loop = _program(asm)[_program(asm).index("for (int32_t"):]
     body = loop[:loop.index("ky_dot_f32(")]
     assert "memcpy" not in loop[:loop.index("\n    }\n")], loop                # the yield copies nothing
-    # in place in the loop's carried storage, which is the zeroed accumulator's own array (lent)
+    # in place in the loop's carried storage (filled with the zero splat before the loop), which
+    # the rescale writes once
     assert _dot_args(asm)[-1] == _dot_args(asm)[-2] and body.count(f"{_dot_args(asm)[-1]}[") == 1, body
 
 
