@@ -129,14 +129,14 @@ def test_strided_copy_reads_views_with_nan_around_them(device, rng):
     """The stride-2 copy reads its rows' ends unmasked, into the neighbouring elements, wherever
     those lie inside the input's span (conv2d_prep_kernel): a view with NaN all around it, and one
     with a negative stride (its span is not read past at all), must still give the plain result."""
-    big = np.full((2, 6, 40, 44), np.nan, np.float32)
-    x = big[:, 1:4, 3:33, 5:37]
+    big = np.full((2, 6, 20, 23), np.nan, np.float32)
+    x = big[:, 1:4, 3:16, 5:19]
     x[...] = rng.standard_normal(x.shape).astype(np.float32)
-    w = rng.standard_normal((8, 3, 7, 7)).astype(np.float32)
-    ref = ref_conv(np.ascontiguousarray(x), w, None, stride=2, padding=3)
-    assert_close(ops.conv2d(x, w, stride=2, padding=3), ref, "fp32")
+    w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    ref = ref_conv(np.ascontiguousarray(x), w, None, stride=2, padding=1)
+    assert_close(ops.conv2d(x, w, stride=2, padding=1), ref, "fp32")
     flipped = np.ascontiguousarray(x[:, :, ::-1])[:, :, ::-1]          # strides (.., -W, 1)
-    assert_close(ops.conv2d(flipped, w, stride=2, padding=3), ref, "fp32")
+    assert_close(ops.conv2d(flipped, w, stride=2, padding=1), ref, "fp32")
 
 
 EPILOGUE_CASES = [  # (shape N, C, H, W, OC, k, stride, padding, activation, residual strided?)
