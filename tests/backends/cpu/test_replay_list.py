@@ -112,3 +112,33 @@ def test_nothing_runs_after_the_launch_that_failed(failing_grid):
         y[:] = 0.0                                                   # and the list still runs
         replay()
         np.testing.assert_array_equal(z, 4.0)
+
+
+@ky.jit
+def uneven(count_ptr, out_ptr, heavy, BLOCK: kl.constexpr):
+    # the first programs of the grid run `heavy` trips, the rest one: thread 0's share takes far
+    # longer than the others', which then claim programs from its back
+    pid = kl.program_id(0) + kl.num_programs(0) * (kl.program_id(1) + kl.num_programs(1) * kl.program_id(2))
+    acc = kl.zeros((BLOCK,), kl.float32)
+    for _ in range(0, 1 + heavy * (pid < 4).to(kl.int32)):
+        acc += 1.0
+    kl.store(out_ptr + pid * BLOCK + kl.arange(0, BLOCK), acc)
+    kl.atomic_add(count_ptr + pid, 1)
+
+
+@pytest.mark.parametrize("grid", [(97,), (5, 3, 7)])
+def test_every_program_runs_once_when_the_shares_are_uneven(grid):
+    # the threads share a launch's programs out at run time (prelude.h, ky_share_run): whether
+    # launched alone (ky_launch) or in a list, each program must run exactly once
+    total, heavy = int(np.prod(grid)), 20000
+    trips = np.where(np.arange(total) < 4, 1 + heavy, 1).astype(np.float32)
+    with ky.device("cpu"):
+        count, out = np.zeros(total, np.int32), np.zeros((total, 16), np.float32)
+        with capture() as launches:
+            uneven[grid](count, out, heavy, BLOCK=16)
+            uneven[grid](count, out, heavy, BLOCK=16)
+        np.testing.assert_array_equal(count, 2)
+        np.testing.assert_array_equal(out, np.repeat(trips[:, None], 16, axis=1))
+        for _ in range(3):
+            replay_list(launches)()
+        np.testing.assert_array_equal(count, 8)

@@ -3,7 +3,7 @@
 Layout of the output:
   prelude.h                                   (math, bf16, atomics, the assert slot)
   static inline void ky_program(args..., px, py, pz, gx, gy, gz)   one program of the grid
-  int64_t ky_launch(const uint64_t *args, gx, gy, gz)              all programs, OpenMP
+  int64_t ky_launch(const uint64_t *args, gx, gy, gz)              all programs (ky_run_list of one)
   int64_t ky_range(args, gx, gy, gz, t0, t1)                       programs t0..t1-1 of the grid
                                                                    (one thread; ky_run_list's part)
   int64_t ky_error_slot(reset)                                     the assert slot (ky_run_list)
@@ -325,16 +325,12 @@ class Emitter:
         unpack = [f"    {ctype(a.type)} arg{k} = {_unpack(a.type, f'args[{k}]')};" for k, a in enumerate(args)]
         call = "ky_program(" + "".join(f"arg{k}, " for k in range(len(args)))
         return "\n".join([
+            "/* one launch: a list of one (the prelude's ky_run_list shares out the programs) */",
             "int64_t ky_launch(const uint64_t *args, int64_t gx, int64_t gy, int64_t gz) {",
-            *unpack,
-            "    __atomic_store_n(&ky_err_op, -1, __ATOMIC_RELAXED);",
-            "    int64_t n = gx * gy * gz;",
-            f"    if (n == 1) {{ {call}0, 0, 0, 1, 1, 1); return ky_err_op; }}",
-            "    #pragma omp parallel for schedule(static)",
-            "    for (int64_t t = 0; t < n; t++)",
-            f"        {call}(int32_t)(t % gx), (int32_t)((t / gx) % gy), (int32_t)(t / (gx * gy)), "
-            "(int32_t)gx, (int32_t)gy, (int32_t)gz);",
-            "    return ky_err_op;",
+            "    void *range = (void *)ky_range, *slot = (void *)ky_error_slot;",
+            "    const int64_t grid[3] = {gx, gy, gz};",
+            "    int64_t failed;",
+            "    return ky_run_list(1, &range, &slot, &args, grid, &failed);",
             "}",
             "int64_t ky_range(const uint64_t *args, int64_t gx, int64_t gy, int64_t gz, int64_t t0, int64_t t1) {",
             *unpack,
