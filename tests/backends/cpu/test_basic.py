@@ -13,7 +13,7 @@ from .kernels import SOFTMAX, VECADD, sized
 
 
 def program_body(c_text: str) -> str:
-    return c_text[c_text.index("static inline void ky_program"):c_text.index("int64_t ky_launch")]
+    return c_text[c_text.index("static inline void ky_program"):c_text.index("int64_t ky_range(")]
 
 
 def test_vector_add_masked_tail_and_single_fused_loop():
@@ -66,7 +66,7 @@ def test_softmax_loop_is_vectorised(tmp_path):
     lines = k.asm["c"].splitlines()
     simd_loops = [i + 2 for i, s in enumerate(lines) if "#pragma omp simd" in s and "ky_program" not in s]
     body_start = next(i for i, s in enumerate(lines) if "static inline void ky_program" in s)
-    body_end = next(i for i, s in enumerate(lines) if s.startswith("int64_t ky_launch"))
+    body_end = next(i for i, s in enumerate(lines) if s.startswith("int64_t ky_range("))
     row_loops = [n for n in simd_loops if n > body_start] + [body_end]
     assert len(row_loops) == 4
     for start, end in zip(row_loops, row_loops[1:]):   # gcc reports a line inside the loop

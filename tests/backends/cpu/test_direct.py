@@ -13,7 +13,7 @@ from ..test_dot import matmul_kernel as kloop_matmul
 
 
 def _program(c: str) -> str:
-    return c[c.index("void ky_program("):c.index("int64_t ky_launch(")]
+    return c[c.index("void ky_program("):c.index("int64_t ky_range(")]
 
 
 def _dot_args(c: str, name: str = "ky_dot_f32(") -> list[str]:

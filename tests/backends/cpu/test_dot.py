@@ -158,7 +158,7 @@ def test_k_loop_accumulates_in_place():
     """`acc = kl.dot(a, b, acc)` in a K loop updates the carried tile in place: no copy per step."""
     c = ky.compile(kloop_matmul, target="cpu", signature=_sig(),
                    constants=dict(BM=64, BN=64, BK=32, stride_ak=1, stride_bn=1, stride_cn=1)).asm["c"]
-    program = c[c.index("void ky_program("):c.index("int64_t ky_launch(")]
+    program = c[c.index("void ky_program("):c.index("int64_t ky_range(")]
     loop = program[program.index("for (int32_t"):]
     call = next(line.strip() for line in loop.splitlines() if "ky_dot_f32(" in line)
     args = [x.strip() for x in call[call.index("(") + 1:call.rindex(")")].split(",")]

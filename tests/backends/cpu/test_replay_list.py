@@ -129,7 +129,7 @@ def uneven(count_ptr, out_ptr, heavy, BLOCK: kl.constexpr):
 @pytest.mark.parametrize("grid", [(97,), (5, 3, 7)])
 def test_every_program_runs_once_when_the_shares_are_uneven(grid):
     # the threads share a launch's programs out at run time (prelude.h, ky_share_run): whether
-    # launched alone (ky_launch) or in a list, each program must run exactly once
+    # launched alone (ky_run_one) or in a list, each program must run exactly once
     total, heavy = int(np.prod(grid)), 20000
     trips = np.where(np.arange(total) < 4, 1 + heavy, 1).astype(np.float32)
     with ky.device("cpu"):

@@ -3,10 +3,10 @@
 Layout of the output:
   prelude.h                                   (math, bf16, atomics, the assert slot)
   static inline void ky_program(args..., px, py, pz, gx, gy, gz)   one program of the grid
-  int64_t ky_launch(const uint64_t *args, gx, gy, gz)              all programs (ky_run_list of one)
   int64_t ky_range(args, gx, gy, gz, t0, t1)                       programs t0..t1-1 of the grid
-                                                                   (one thread; ky_run_list's part)
-  int64_t ky_error_slot(reset)                                     the assert slot (ky_run_list)
+                                                                   (one thread: launch.c shares a
+                                                                   launch out over the threads)
+  int64_t ky_error_slot(reset)                                     the assert slot (launch.c)
   const char *ky_signature(void), ky_assert_text(k)                self-description for load()
 
 Values: scalars are C locals; tile values live in loop bodies as scalar temporaries (`t12`), and
@@ -325,13 +325,6 @@ class Emitter:
         unpack = [f"    {ctype(a.type)} arg{k} = {_unpack(a.type, f'args[{k}]')};" for k, a in enumerate(args)]
         call = "ky_program(" + "".join(f"arg{k}, " for k in range(len(args)))
         return "\n".join([
-            "/* one launch: a list of one (the prelude's ky_run_list shares out the programs) */",
-            "int64_t ky_launch(const uint64_t *args, int64_t gx, int64_t gy, int64_t gz) {",
-            "    void *range = (void *)ky_range, *slot = (void *)ky_error_slot;",
-            "    const int64_t grid[3] = {gx, gy, gz};",
-            "    int64_t failed;",
-            "    return ky_run_list(1, &range, &slot, &args, grid, &failed);",
-            "}",
             "int64_t ky_range(const uint64_t *args, int64_t gx, int64_t gy, int64_t gz, int64_t t0, int64_t t1) {",
             *unpack,
             "    ky_failed_here = 0;",

@@ -1,8 +1,9 @@
 """A loaded kernel: the .so opened with ctypes, launched with one flat array of 64-bit words.
 
 Launch cost is kept to a few microseconds: argument converters are chosen once at load time,
-a buffer's address is cached per numpy handle, and the C side unpacks the words and runs the
-grid (OpenMP only when it has more than one program). Out-of-bounds accesses are NOT checked on
+a buffer's address is cached per numpy handle, and the C side unpacks the words; the scheduler
+(launch.c, one shared object for all kernels) runs the grid through the kernel's `ky_range`
+(OpenMP only when it has more than one program). Out-of-bounds accesses are NOT checked on
 cpu — the interp backend is the checked twin. A failed `ky.assert` is recorded in the .so's error
 slot and raised here as DeviceAssertError with the kernel's file:line, program id and message.
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 from ...runtime.backend import PointerArg, Program
 from ...runtime.errors import ArgumentError, DeviceAssertError, LaunchError
+from . import launch as _scheduler
 
 _F32, _F64 = struct.Struct("<f"), struct.Struct("<d")
 _ADDR: dict[int, tuple[object, int]] = {}
@@ -80,11 +82,10 @@ class CpuProgram(Program):
         self.arg_types = sig.split(";") if sig else []
         self._convert = [_converter(t) for t in self.arg_types]
         self._words = ctypes.c_uint64 * max(1, len(self.arg_types))
-        self._fn = lib.ky_launch
-        self._range = ctypes.cast(lib.ky_range, ctypes.c_void_p).value  # for ky_run_list
+        # launch.c runs the programs through these two (ky_run_one, ky_run_list)
+        self._range = ctypes.cast(lib.ky_range, ctypes.c_void_p).value
         self._slot = ctypes.cast(lib.ky_error_slot, ctypes.c_void_p).value
-        self._fn.restype = ctypes.c_int64
-        self._fn.argtypes = [self._words, ctypes.c_int64, ctypes.c_int64, ctypes.c_int64]
+        self._run = _scheduler.library().ky_run_one
 
     def launch(self, grid, args) -> None:
         if len(args) != len(self._convert):
@@ -98,17 +99,17 @@ class CpuProgram(Program):
             if gx == 0 or gy == 0 or gz == 0:
                 return
             raise LaunchError(f"grid {tuple(grid)} must be positive")
-        err = self._fn(words, gx, gy, gz)
+        err = self._run(self._range, self._slot, words, gx, gy, gz)
         if err >= 0:
             self._raise_assert(err)
 
     def bind(self, grid, args):
         """The launch with its argument words converted once: replaying costs one C call."""
         words = self._words(*[c(a) for c, a in zip(self._convert, args)])
-        fn, (gx, gy, gz) = self._fn, grid
+        run, rng, slot, (gx, gy, gz) = self._run, self._range, self._slot, grid
 
         def replay():
-            err = fn(words, gx, gy, gz)
+            err = run(rng, slot, words, gx, gy, gz)
             if err >= 0:
                 self._raise_assert(err)
 
@@ -116,8 +117,8 @@ class CpuProgram(Program):
 
     @classmethod
     def bind_list(cls, launches):
-        """Launches of cpu programs replayed by one C call (`ky_run_list`, in every kernel's
-        prelude): one OpenMP region for the whole list, with a barrier between launches, instead
+        """Launches of cpu programs replayed by one C call (`ky_run_list`, launch.c): one OpenMP
+        region for the whole list, with a barrier between launches, instead
         of one region (and one wake-up of the worker threads) per launch."""
         words = [l.program._words(*[c(a) for c, a in zip(l.program._convert, l.args)]) for l in launches]
         n = len(launches)
@@ -126,9 +127,7 @@ class CpuProgram(Program):
         args = (ctypes.c_void_p * n)(*[ctypes.addressof(w) for w in words])
         grids = (ctypes.c_int64 * (3 * n))(*[g for l in launches for g in l.grid])
         failed = ctypes.c_int64(-1)
-        run = launches[0].program.lib.ky_run_list
-        run.restype = ctypes.c_int64
-        run.argtypes = [ctypes.c_int64] + [ctypes.c_void_p] * 5
+        run = _scheduler.library().ky_run_list
         refs = (words, ranges, slots, args, grids, failed)  # kept alive by the closure
         programs = [l.program for l in launches]  # not the launches: their buffers may be reused
 
