@@ -18,16 +18,12 @@
    and then helps with the others' (ky_share_run); a barrier separates two launches unless both
    are single programs (those run on thread 0, in order). Starting a region wakes the sleeping
    worker threads, which on a VM with GOMP_SPINCOUNT=0 cost 50-100 us per launch; a barrier
-   between threads that are all awake costs far less. Stops at the first launch that reports a failed assert: *failed = its index, the
-   return value its assert slot. Threads leave the loop only right after a barrier, where they
-   all read the same `stop` (the smallest failing index: a launch started after the barrier can
-   only set it to its own index, which does not end the loop), so no thread waits at a barrier
-   the others have left. */
+   between threads that are all awake costs far less. Stops at the first launch that reports a
+   failed assert: *failed = its index, the return value its assert slot. Threads leave the loop
+   only right after a barrier, where they all read the same `stop` (the smallest failing index: a
+   launch started after the barrier can only set it to its own index, which does not end the
+   loop), so no thread waits at a barrier the others have left. */
 typedef int64_t (*ky_range_fn)(const uint64_t *, int64_t, int64_t, int64_t, int64_t, int64_t);
-/* The barrier between launches spins (then yields) instead of `omp barrier`: under
-   GOMP_SPINCOUNT=0 libgomp's barrier puts a thread that arrives first to sleep on a futex, and
-   waking it costs tens of microseconds on a VM, about what the launch it separates takes. The
-   threads of a region are all running, and a wait here is one launch's load imbalance. */
 /* one step of a spin wait: a pause, and after 20000 of them a yield of the core */
 static inline void ky_relax(int64_t spins) {
     if (spins > 20000) sched_yield();
@@ -37,6 +33,10 @@ static inline void ky_relax(int64_t spins) {
     else __asm__ volatile("yield");
 #endif
 }
+/* The barrier between launches spins (then yields) instead of `omp barrier`: under
+   GOMP_SPINCOUNT=0 libgomp's barrier puts a thread that arrives first to sleep on a futex, and
+   waking it costs tens of microseconds on a VM, about what the launch it separates takes. The
+   threads of a region are all running, and a wait here is one launch's load imbalance. */
 typedef struct { int64_t count, sense; } ky_barrier;
 static inline void ky_barrier_wait(ky_barrier *b, int64_t nt, int64_t *mine) {
     const int64_t s = *mine = 1 - *mine;

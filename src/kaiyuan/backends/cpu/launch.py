@@ -12,7 +12,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
-import tempfile
 
 from ...compiler.cache import DiskCache, cache_key
 from . import toolchain
@@ -31,13 +30,7 @@ def library() -> ctypes.CDLL:
     else:
         binary = toolchain.compile_c(SOURCE, name="ky_launch_lib")
         cache.put(key, binary, {"c": SOURCE}, [("c", "text")], {"name": "ky_launch_lib"})
-    fd, path = tempfile.mkstemp(prefix="kaiyuan-launch-", suffix=".so")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(binary)
-        lib = ctypes.CDLL(path)
-    finally:
-        os.unlink(path)  # the mapping stays valid; nothing is left behind
+    lib = toolchain.load_library(binary, "kaiyuan-launch-")
     lib.ky_run_one.restype = ctypes.c_int64
     lib.ky_run_one.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p] + [ctypes.c_int64] * 3
     lib.ky_run_list.restype = ctypes.c_int64

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import os
-import tempfile
 import time
 
 from . import toolchain
@@ -57,14 +55,7 @@ const char *ky_peak_isa(void) { return KY_ISA_NAME; }
 
 @functools.lru_cache(maxsize=1)
 def _lib():
-    binary = toolchain.compile_c(SOURCE, name="ky_peak")
-    fd, path = tempfile.mkstemp(prefix="kaiyuan-peak-", suffix=".so")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(binary)
-        lib = ctypes.CDLL(path)
-    finally:
-        os.unlink(path)
+    lib = toolchain.load_library(toolchain.compile_c(SOURCE, name="ky_peak"), "kaiyuan-peak-")
     lib.ky_peak.restype = ctypes.c_double
     lib.ky_peak.argtypes = [ctypes.c_int, ctypes.c_int64, ctypes.POINTER(ctypes.c_float)]
     lib.ky_peak_isa.restype = ctypes.c_char_p

@@ -11,9 +11,7 @@ slot and raised here as DeviceAssertError with the kernel's file:line, program i
 from __future__ import annotations
 
 import ctypes
-import os
 import struct
-import tempfile
 
 import ml_dtypes
 import numpy as np
@@ -21,6 +19,7 @@ import numpy as np
 from ...runtime.backend import PointerArg, Program
 from ...runtime.errors import ArgumentError, DeviceAssertError, LaunchError
 from . import launch as _scheduler
+from . import toolchain
 
 _F32, _F64 = struct.Struct("<f"), struct.Struct("<d")
 _ADDR: dict[int, tuple[object, int]] = {}
@@ -64,13 +63,7 @@ def _converter(ir_type: str):
 
 class CpuProgram(Program):
     def __init__(self, binary: bytes, meta: dict):
-        fd, path = tempfile.mkstemp(prefix="kaiyuan-", suffix=".so")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(binary)
-            self.lib = ctypes.CDLL(path)
-        finally:
-            os.unlink(path)           # the mapping stays valid; nothing is left behind
+        self.lib = toolchain.load_library(binary)
         self.name = meta.get("name", "kernel")
         lib = self.lib
         lib.ky_signature.restype = ctypes.c_char_p
@@ -118,8 +111,8 @@ class CpuProgram(Program):
     @classmethod
     def bind_list(cls, launches):
         """Launches of cpu programs replayed by one C call (`ky_run_list`, launch.c): one OpenMP
-        region for the whole list, with a barrier between launches, instead
-        of one region (and one wake-up of the worker threads) per launch."""
+        region for the whole list, with a barrier between launches, instead of one region (and
+        one wake-up of the worker threads) per launch."""
         words = [l.program._words(*[c(a) for c, a in zip(l.program._convert, l.args)]) for l in launches]
         n = len(launches)
         ranges = (ctypes.c_void_p * n)(*[l.program._range for l in launches])

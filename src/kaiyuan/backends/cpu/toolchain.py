@@ -1,4 +1,4 @@
-"""The system C compiler: find it, describe it, and turn C text into shared-object bytes.
+"""The system C compiler: find it, describe it, turn C text into shared-object bytes, load them.
 
 The compiler is looked up at run time ($CC, then cc, gcc, clang). Flags are fixed and part of the
 cache key: -O3 -march=native for the host's vector ISA, -fopenmp for the grid loop and `omp simd`,
@@ -20,6 +20,7 @@ it is part of the flags and of the cache key.
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
 import shutil
@@ -126,3 +127,15 @@ def compile_c(source: str, *, name: str = "kernel", cc: str | None = None, keep:
         first = "\n".join(err.strip().splitlines()[:20]) or "(no output)"
         raise ToolchainError(f"C compiler {cc} failed on kernel {name!r}:\n{first}\nC source {where}",
                              hint="this is a bug in the cpu backend or your toolchain; report it with the C file")
+
+
+def load_library(binary: bytes, prefix: str = "kaiyuan-") -> ctypes.CDLL:
+    """Open shared-object bytes with ctypes: written to a temporary file that is removed at once
+    (the mapping stays valid), so nothing is left behind."""
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=".so")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(binary)
+        return ctypes.CDLL(path)
+    finally:
+        os.unlink(path)
