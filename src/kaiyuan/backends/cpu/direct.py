@@ -27,7 +27,7 @@ from xdsl.ir import Operation, SSAValue
 
 from ...ir.ky import shape_of
 from ...compiler.cfamily.ctype import compute_type, ctype
-from ...compiler.cfamily.fusion import DotOperands
+from ...compiler.cfamily.fusion import DotOperands, is_splat
 from .dot import KINDS
 
 WRITES = {"ky.store", "ky.atomic_rmw", "ky.atomic_cas"}
@@ -82,10 +82,9 @@ def _affinity(v: SSAValue, memo: dict) -> tuple[str, ...]:
 def zero_acc(v: SSAValue) -> bool:
     """`v` is a splat of +0 used only as a micro-kernel dot's accumulator (`kl.dot(a, b)`): the
     kernel starts from zero registers instead of reading a zero-filled tile."""
-    op = v.owner
-    if not isinstance(op, Operation) or op.name != "ky.splat" or not shape_of(v.type):
+    if not is_splat(v) or not shape_of(v.type):
         return False
-    c = op.src.owner
+    c = v.owner.src.owner
     if not isinstance(c, Operation) or c.name != "arith.constant" or not hasattr(c.value, "value"):
         return False
     x = c.value.value.data
